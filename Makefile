@@ -1,0 +1,25 @@
+# dbaas: `make run` to try it, `make test` to check it. Both set the host up first.
+SHELL := /bin/bash
+export DBAAS_DATA_DIR ?= $(CURDIR)/.data
+VENV := .venv
+
+.PHONY: setup run test lint format
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@scripts/run.sh
+
+# pytest exits 5 when it collects nothing: a suite that ran no test has failed.
+test: setup lint
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$status
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

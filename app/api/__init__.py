@@ -1,0 +1,8 @@
+"""HTTP resources, one folder each: routes.py (thin) and schemas.py (the contract)."""
+
+from app.api.databases.routes import blp as databases
+from app.api.instances.routes import blp as instances
+from app.api.users.routes import blp as users
+from app.api.versions.routes import blp as versions
+
+BLUEPRINTS = (versions, instances, users, databases)

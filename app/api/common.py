@@ -1,0 +1,130 @@
+"""Shared schema fields, list paging and the hand-off of operations to the queue."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app, request
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from app import queue
+from app.database import session
+from app.models import Operation, Status
+from app.services import rules
+from app.services.errors import Invalid
+from app.services.references import canonical_uuid
+
+
+class Text(ma.fields.String):
+    """A string PostgreSQL can store: NUL is refused (it would fail deep in a driver)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class Description(Text):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Length(max=rules.DESCRIPTION_MAX))
+        super().__init__(**kwargs)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """true or false only: not 1, "yes" or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ma.ValidationError("Not a valid boolean (true or false).")
+        return value
+
+
+class Timestamp(ma.fields.Field):
+    """ISO 8601 in UTC with a Z, as in the spec: 2024-01-15T10:30:00Z."""
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def checked_by(rule):
+    """A marshmallow validator from a rule function returning an error or None."""
+
+    def validate(value):
+        error = rule(value)
+        if error:
+            raise ma.ValidationError(error)
+
+    return validate
+
+
+class ProvisioningErrorSchema(ma.Schema):
+    message = ma.fields.String()
+    task = ma.fields.String(allow_none=True)
+    host = ma.fields.String(allow_none=True)
+
+
+def status_field() -> ma.fields.String:
+    return ma.fields.String(
+        dump_only=True,
+        metadata={
+            "enum": [s.value for s in Status],
+            "description": "NEW, IN_PROGRESS, ACTIVE or ERROR",
+        },
+    )
+
+
+class ListQuerySchema(ma.Schema):
+    """Paging and filters of every list. page_limit / page_marker are accepted aliases."""
+
+    limit = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    marker = ma.fields.String(
+        metadata={"description": "uuid of the last item of the previous page"}
+    )
+    page_limit = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    page_marker = ma.fields.String()
+    name = Text()
+    status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in Status]))
+
+
+def paginate(db: Session, statement: Select, model, query: dict[str, Any]) -> list:
+    """Newest first; sets the next page's marker in X-Pagination-Marker when there is one."""
+    limit = (
+        query.get("limit") or query.get("page_limit") or current_app.config["PAGE_LIMIT_DEFAULT"]
+    )
+    limit = min(limit, current_app.config["PAGE_LIMIT_MAX"])
+    marker = query.get("marker") or query.get("page_marker")
+    if query.get("name") is not None:
+        statement = statement.where(model.name == query["name"])
+    if query.get("status") is not None:
+        statement = statement.where(model.status == query["status"])
+    if marker is not None:
+        marker_uuid = canonical_uuid(marker)
+        # The marker must be an item of this very list (same project, same filters).
+        marker_id = (
+            db.scalar(statement.with_only_columns(model.id).where(model.uuid == marker_uuid))
+            if marker_uuid
+            else None
+        )
+        if marker_id is None:
+            raise Invalid("marker", "No such item in this list.")
+        statement = statement.where(model.id < marker_id)
+    items = db.scalars(statement.order_by(model.id.desc()).limit(limit + 1)).unique().all()
+    page = list(items[:limit])
+    if len(items) > limit:
+        request.environ["dbaas.next_marker"] = page[-1].uuid
+    return page
+
+
+def next_marker_header() -> dict[str, str]:
+    marker = request.environ.get("dbaas.next_marker")
+    return {"X-Pagination-Marker": marker} if marker else {}
+
+
+def dispatch(operation: Operation | None) -> None:
+    """Hand a committed operation to the queue (or leave it in the outbox)."""
+    if operation is not None:
+        queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)

@@ -1,0 +1,62 @@
+from flask.views import MethodView
+
+from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
+from app.api.databases.schemas import DatabaseCreateSchema, DatabaseSchema
+from app.database import session
+from app.extension import Blueprint, project_id
+from app.models import Database
+from app.services import databases, instances
+from app.services.references import INSTANCES_PATH
+
+blp = Blueprint(
+    "databases",
+    __name__,
+    url_prefix=f"{INSTANCES_PATH}/<uuid:instance_uuid>/databases",
+    description="Databases of an instance, each owned by one of its users.",
+)
+
+
+def _instance(instance_uuid):
+    return instances.get_instance(session(), project_id(), str(instance_uuid))
+
+
+@blp.route("")
+class Databases(MethodView):
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, DatabaseSchema(many=True))
+    def get(self, query, instance_uuid):
+        """List the instance's databases, newest first"""
+        statement = databases.instance_databases(_instance(instance_uuid))
+        return paginate(session(), statement, Database, query), next_marker_header()
+
+    @blp.arguments(
+        DatabaseCreateSchema,
+        example={
+            "name": "app_database",
+            "description": "Main application database",
+            "owner": "/v1/types/postgres/instances/INSTANCE_UUID/users/USER_UUID",
+        },
+    )
+    @blp.response(201, DatabaseSchema)
+    def post(self, data, instance_uuid):
+        """Create a database"""
+        instance = _instance(instance_uuid)
+        database, operation = databases.create_database(session(), instance, data)
+        dispatch(operation)
+        location = f"{INSTANCES_PATH}/{instance.uuid}/databases/{database.uuid}"
+        return database, {"Location": location}
+
+
+@blp.route("/<uuid:database_uuid>")
+class DatabaseById(MethodView):
+    @blp.response(200, DatabaseSchema)
+    def get(self, instance_uuid, database_uuid):
+        """Show a database"""
+        return databases.get_database(session(), _instance(instance_uuid), str(database_uuid))
+
+    @blp.response(204)
+    def delete(self, instance_uuid, database_uuid):
+        """Delete a database"""
+        instance = _instance(instance_uuid)
+        database = databases.get_database(session(), instance, str(database_uuid))
+        dispatch(databases.delete_database(session(), database))

@@ -1,0 +1,43 @@
+import marshmallow as ma
+
+from app.api.common import (
+    Description,
+    ProvisioningErrorSchema,
+    Text,
+    Timestamp,
+    checked_by,
+    status_field,
+)
+from app.services import rules
+from app.services.references import instance_uri, user_uri
+
+
+class DatabaseSchema(ma.Schema):
+    uuid = ma.fields.String(dump_only=True)
+    instance = ma.fields.Function(lambda db: instance_uri(db.instance.uuid), dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    owner = ma.fields.Function(lambda db: user_uri(db.instance.uuid, db.owner.uuid), dump_only=True)
+    status = status_field()
+    error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class DatabaseCreateSchema(ma.Schema):
+    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
+    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
+    instance = Text(metadata={"description": "optional; must be the instance of the URL"})
+    name = Text(required=True, validate=checked_by(rules.database_name_error))
+    description = Description()
+    owner = Text(
+        required=True,
+        metadata={"description": "/v1/types/postgres/instances/UUID/users/UUID or the user's UUID"},
+    )
+
+    @ma.post_load
+    def uuids_as_text(self, data, **_kwargs):
+        for field in ("uuid", "project_id"):
+            if field in data:
+                data[field] = str(data[field])
+        return data

@@ -1,0 +1,67 @@
+from flask.views import MethodView
+
+from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
+from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
+from app.database import session
+from app.extension import Blueprint, project_id
+from app.models import Instance
+from app.services import instances
+from app.services.references import INSTANCES_PATH
+
+blp = Blueprint(
+    "instances",
+    __name__,
+    url_prefix=INSTANCES_PATH,
+    description="PostgreSQL instances. Also served under /v1/types/postgres/instances.",
+)
+
+CREATE_EXAMPLE = {
+    "name": "production-postgres",
+    "description": "Production PostgreSQL database",
+    "cpu": 4,
+    "ram": 2048,
+    "disk_size": 100,
+    "nodes_number": 3,
+    "sync_replica_number": 1,
+    "version": "/v1/types/postgres/versions/VERSION_UUID",
+}
+
+
+@blp.route("")
+class Instances(MethodView):
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, InstanceSchema(many=True))
+    def get(self, query):
+        """List the project's instances, newest first"""
+        page = paginate(session(), instances.project_instances(project_id()), Instance, query)
+        return page, next_marker_header()
+
+    @blp.arguments(InstanceCreateSchema, example=CREATE_EXAMPLE)
+    @blp.response(201, InstanceSchema)
+    def post(self, data):
+        """Create an instance: answers NEW at once; provisioning follows"""
+        instance, operation = instances.create_instance(session(), project_id(), data)
+        dispatch(operation)
+        return instance, {"Location": f"{INSTANCES_PATH}/{instance.uuid}"}
+
+
+@blp.route("/<uuid:instance_uuid>")
+class InstanceById(MethodView):
+    @blp.response(200, InstanceSchema)
+    def get(self, instance_uuid):
+        """Show an instance"""
+        return instances.get_instance(session(), project_id(), str(instance_uuid))
+
+    @blp.arguments(InstanceUpdateSchema, example={"disk_size": 120})
+    @blp.response(200, InstanceSchema)
+    def put(self, changes, instance_uuid):
+        """Change an instance: sizes start an operation (IN_PROGRESS); names do not"""
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        dispatch(instances.update_instance(session(), instance, changes))
+        return instance
+
+    @blp.response(204)
+    def delete(self, instance_uuid):
+        """Delete an instance: IN_PROGRESS until its machines are gone, then 404"""
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        dispatch(instances.delete_instance(session(), instance))

@@ -1,0 +1,86 @@
+import marshmallow as ma
+
+from app.api.common import (
+    Description,
+    ProvisioningErrorSchema,
+    Text,
+    Timestamp,
+    checked_by,
+    status_field,
+)
+from app.services import rules
+from app.services.references import version_uri
+
+
+def _sized(bounds: tuple[int, int], unit: str, **kwargs) -> ma.fields.Integer:
+    low, high = bounds
+    return ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(low, high),
+        metadata={"description": f"{low}-{high} {unit}".strip()},
+        **kwargs,
+    )
+
+
+class InstanceSchema(ma.Schema):
+    uuid = ma.fields.String(dump_only=True)
+    project_id = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    cpu = ma.fields.Integer(dump_only=True)
+    ram = ma.fields.Integer(dump_only=True, metadata={"description": "MB"})
+    disk_size = ma.fields.Integer(dump_only=True, metadata={"description": "GB"})
+    nodes_number = ma.fields.Integer(dump_only=True)
+    sync_replica_number = ma.fields.Integer(dump_only=True, metadata={"description": "as asked"})
+    effective_sync_replica_number = ma.fields.Integer(
+        dump_only=True, metadata={"description": "min(sync_replica_number, nodes_number - 1)"}
+    )
+    version = ma.fields.Function(
+        lambda instance: version_uri(instance.version.uuid), dump_only=True
+    )
+    status = status_field()
+    error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
+    ipsv4 = ma.fields.List(ma.fields.String(), dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class InstanceUpdateSchema(ma.Schema):
+    """A partial update; fields not listed here (status, uuid, ...) are refused."""
+
+    name = Text(validate=checked_by(rules.instance_name_error))
+    description = Description()
+    cpu = _sized(rules.CPU, "cores")
+    ram = _sized(rules.RAM_MB, "MB")
+    disk_size = _sized(rules.DISK_GB, "GB; never shrinks")
+    nodes_number = _sized(rules.NODES, "nodes")
+    sync_replica_number = _sized(rules.SYNC_REPLICAS, "replicas confirming each commit")
+
+    @ma.validates_schema
+    def not_empty(self, data, **_kwargs):
+        if not data:
+            raise ma.ValidationError("Give at least one field to change.")
+
+
+class InstanceCreateSchema(InstanceUpdateSchema):
+    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
+    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
+    name = Text(required=True, validate=checked_by(rules.instance_name_error))
+    cpu = _sized(rules.CPU, "cores", required=True)
+    ram = _sized(rules.RAM_MB, "MB", required=True)
+    disk_size = _sized(rules.DISK_GB, "GB", required=True)
+    nodes_number = _sized(rules.NODES, "nodes", load_default=1)
+    sync_replica_number = _sized(
+        rules.SYNC_REPLICAS, "replicas confirming each commit", load_default=0
+    )
+    version = Text(
+        required=True,
+        metadata={"description": "/v1/types/postgres/versions/UUID or the bare UUID"},
+    )
+
+    @ma.post_load
+    def uuids_as_text(self, data, **_kwargs):
+        for field in ("uuid", "project_id"):
+            if field in data:
+                data[field] = str(data[field])
+        return data

@@ -1,0 +1,60 @@
+import marshmallow as ma
+
+from app.api.common import (
+    Description,
+    ProvisioningErrorSchema,
+    Text,
+    Timestamp,
+    checked_by,
+    status_field,
+)
+from app.services import rules
+from app.services.references import instance_uri
+
+
+class UserSchema(ma.Schema):
+    """A role: never its password, nor the password's verifier."""
+
+    uuid = ma.fields.String(dump_only=True)
+    instance = ma.fields.Function(lambda user: instance_uri(user.instance.uuid), dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    status = status_field()
+    error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+def _password(**kwargs) -> Text:
+    return Text(
+        load_only=True,
+        validate=checked_by(rules.password_error),
+        metadata={"description": "8-99 characters; kept only as a SCRAM-SHA-256 verifier"},
+        **kwargs,
+    )
+
+
+class UserUpdateSchema(ma.Schema):
+    password = _password()
+    description = Description()
+
+    @ma.validates_schema
+    def not_empty(self, data, **_kwargs):
+        if not data:
+            raise ma.ValidationError("Give a password or a description to change.")
+
+
+class UserCreateSchema(ma.Schema):
+    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
+    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
+    instance = Text(metadata={"description": "optional; must be the instance of the URL"})
+    name = Text(required=True, validate=checked_by(rules.user_name_error))
+    description = Description()
+    password = _password(required=True)
+
+    @ma.post_load
+    def uuids_as_text(self, data, **_kwargs):
+        for field in ("uuid", "project_id"):
+            if field in data:
+                data[field] = str(data[field])
+        return data

@@ -1,0 +1,138 @@
+"""`dbaas`: serve the API, run the worker, manage tokens, versions and the schema."""
+
+import logging
+import sys
+
+import click
+from sqlalchemy.orm import Session
+
+from app import config as config_module
+from app import migrate
+from app.database import make_engine, writer
+from app.services import tokens, versions
+
+
+def _session(config: dict) -> Session:
+    return Session(writer(make_engine(config["DATABASE_URL"])), expire_on_commit=False)
+
+
+def _prepare(config: dict) -> None:
+    """Migrate and load the default catalogue: serve and worker start ready."""
+    migrate.upgrade(config["DATABASE_URL"])
+    with _session(config) as session:
+        versions.load_default_catalogue(session)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """dbaas control plane."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = config_module.load()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_obj
+def serve(config: dict, host: str, port: int, threads: int) -> None:
+    """Serve the API with a production WSGI server (waitress)."""
+    import waitress
+
+    from app import create_app
+
+    _prepare(config)
+    waitress.serve(create_app(), host=host, port=port, threads=threads, ident="dbaas")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.pass_obj
+def worker(config: dict, burst: bool) -> None:
+    """Run the job worker (RQ) and the outbox relay."""
+    from jobs.worker import run
+
+    _prepare(config)
+    run(config, burst=burst)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--project", "project_id", help="Project UUID (a new one if omitted).")
+@click.option("--admin", is_flag=True, help="May also manage the version catalogue.")
+@click.option("--description", default="")
+@click.pass_obj
+def token_create(config: dict, project_id: str | None, admin: bool, description: str) -> None:
+    """Create a token; it is printed once, as the last line."""
+    import uuid
+
+    project_id = project_id or str(uuid.uuid4())
+    try:
+        project_id = str(uuid.UUID(project_id))
+    except ValueError:
+        raise click.BadParameter("not a UUID", param_hint="--project") from None
+    migrate.upgrade(config["DATABASE_URL"])
+    with _session(config) as session:
+        secret = tokens.create_token(session, project_id, is_admin=admin, description=description)
+    click.echo(f"project {project_id}{' (admin)' if admin else ''}", err=True)
+    click.echo(secret)
+
+
+@main.group("versions")
+def versions_group() -> None:
+    """The version catalogue."""
+
+
+@versions_group.command("list")
+@click.pass_obj
+def versions_list(config: dict) -> None:
+    _prepare(config)
+    with _session(config) as session:
+        for version in versions.list_versions(session):
+            flag = " (deprecated)" if version.deprecated else ""
+            click.echo(f"{version.uuid}  {version.name:<24} {version.image}{flag}")
+
+
+@versions_group.command("add")
+@click.option("--name", required=True)
+@click.option("--image", required=True)
+@click.option("--description", default="")
+@click.pass_obj
+def versions_add(config: dict, name: str, image: str, description: str) -> None:
+    from app.services import rules
+    from app.services.errors import ServiceError
+
+    error = rules.image_name_error(image)
+    if error:
+        raise click.BadParameter(error, param_hint="--image")
+    _prepare(config)
+    with _session(config) as session:
+        try:
+            version = versions.create_version(
+                session, {"name": name, "image": image, "description": description}
+            )
+        except ServiceError as exc:
+            click.echo(exc.message, err=True)
+            sys.exit(1)
+    click.echo(version.uuid)
+
+
+@main.group()
+def db() -> None:
+    """The control plane's own database."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(config: dict) -> None:
+    """Apply the schema migrations."""
+    migrate.upgrade(config["DATABASE_URL"])
+    click.echo("database schema is up to date", err=True)

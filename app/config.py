@@ -1,0 +1,62 @@
+"""Configuration: defaults here, overridden by ``DBAAS_*`` environment variables."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class DefaultConfig:
+    DATA_DIR = "/var/lib/dbaas"
+    # Empty means the embedded SQLite database at $DATA_DIR/dbaas.db.
+    DATABASE_URL = ""
+    REDIS_URL = "redis://127.0.0.1:6379/0"
+    QUEUE_NAME = "dbaas"
+    # Largest page a list answers; clients ask for less with ?limit=.
+    PAGE_LIMIT_MAX = 1000
+    PAGE_LIMIT_DEFAULT = 100
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+    API_TITLE = "dbaas — PostgreSQL Service API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    # Served by the app itself from the swagger-ui-bundle package: no CDN needed.
+    OPENAPI_SWAGGER_UI_URL = "/docs/static/"
+
+
+# Settings read from the environment, with the type to parse them as.
+_ENV_SETTINGS: dict[str, type] = {
+    "DATA_DIR": str,
+    "DATABASE_URL": str,
+    "REDIS_URL": str,
+    "QUEUE_NAME": str,
+    "PAGE_LIMIT_MAX": int,
+    "PAGE_LIMIT_DEFAULT": int,
+}
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for name, kind in _ENV_SETTINGS.items():
+        value = environ.get(f"DBAAS_{name}")
+        if value:
+            settings[name] = kind(value)
+    return settings
+
+
+def database_url(config: dict[str, Any]) -> str:
+    if config.get("DATABASE_URL"):
+        return config["DATABASE_URL"]
+    return f"sqlite:///{Path(config['DATA_DIR']) / 'dbaas.db'}"
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The effective configuration: defaults, then environment, then ``overrides``."""
+    config = {k: v for k, v in vars(DefaultConfig).items() if k.isupper()}
+    config.update(from_environment())
+    config.update(overrides or {})
+    config["DATABASE_URL"] = database_url(config)
+    return config

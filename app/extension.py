@@ -1,0 +1,116 @@
+"""Cross-cutting API rules, in one place: authentication by default, one JSON error
+shape, domain and database errors mapped to status codes. Resource code repeats none."""
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import flask_smorest
+from flask import g, request
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.database import session
+from app.services.errors import ServiceError
+from app.services.tokens import authenticate
+
+log = logging.getLogger(__name__)
+
+BEARER = {"type": "http", "scheme": "bearer", "description": "`dbaas token create` prints one."}
+
+
+def _flatten(messages: Any) -> dict[str, Any]:
+    """webargs nests errors by location ({"json": {...}}); clients want them by field."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages}
+    errors: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            errors.update(fields)
+        else:
+            errors[location] = fields
+    return errors
+
+
+def error_body(code: int, name: str, message: str, errors: dict | None = None, **extra) -> dict:
+    body = {"code": code, "status": name, "message": message, "errors": errors or {}}
+    body.update(extra)
+    return body
+
+
+class Api(flask_smorest.Api):
+    def init_app(self, app, *args, **kwargs):
+        super().init_app(app, *args, **kwargs)
+        self.spec.components.security_scheme("bearerAuth", BEARER)
+        app.register_error_handler(ServiceError, self._service_error)
+        app.register_error_handler(IntegrityError, self._integrity_error)
+
+    def handle_http_exception(self, error: HTTPException):
+        if isinstance(error, InternalServerError) and error.original_exception is not None:
+            log.error("unhandled error", exc_info=error.original_exception)
+        data = getattr(error, "data", None) or {}
+        errors = _flatten(data["messages"]) if "messages" in data else {}
+        if error.code == 400 and errors:
+            # Unparsable body: say so plainly ("Invalid JSON body.").
+            message = " ".join(str(m) for messages in errors.values() for m in messages)
+        elif errors:
+            fields = ", ".join(sorted(errors))
+            message = data.get("message") or f"Invalid input: {fields}."
+        elif isinstance(error, InternalServerError):
+            message = "Internal error; the request left no change behind."
+        else:
+            message = data.get("message") or error.description
+        headers = dict(data.get("headers") or {})
+        if error.code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return error_body(error.code, error.name, message, errors), error.code, headers
+
+    @staticmethod
+    def _service_error(error: ServiceError):
+        name = {403: "Forbidden", 404: "Not Found", 409: "Conflict"}.get(
+            error.status_code, "Unprocessable Entity" if error.status_code == 422 else "Bad Request"
+        )
+        body = error_body(error.status_code, name, error.message, error.errors, **error.details)
+        return body, error.status_code
+
+    @staticmethod
+    def _integrity_error(error: IntegrityError):
+        # A uniqueness race the services' own checks could not see: nothing was written.
+        session().rollback()
+        log.info("integrity error mapped to 409: %s", error.orig)
+        return error_body(409, "Conflict", "The change conflicts with an existing record."), 409
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every route needs a valid bearer token unless it says otherwise."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before_request(_authenticate)
+
+
+def _authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    token = None
+    if scheme.lower() == "bearer" and presented.strip():
+        token = authenticate(session(), presented.strip())
+    if token is None:
+        flask_smorest.abort(401, message="A valid bearer token is required.")
+    g.token = token
+
+
+def project_id() -> str:
+    """The project of the request's token: every instance belongs to one."""
+    return g.token.project_id
+
+
+def admin_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not g.token.is_admin:
+            flask_smorest.abort(403, message="This needs an admin token.")
+        return view(*args, **kwargs)
+
+    return wrapper

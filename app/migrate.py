@@ -1,0 +1,24 @@
+"""Schema migrations (Alembic), run by `dbaas db upgrade`, `serve` and `worker`."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def revision(database_url: str, message: str) -> None:
+    """For developers: write a new migration from the models' differences."""
+    command.revision(alembic_config(database_url), message=message, autogenerate=True)

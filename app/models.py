@@ -1,0 +1,226 @@
+"""The data model. The SQL database is the source of truth; Redis only carries ids."""
+
+import enum
+import uuid as uuid_lib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid_lib.uuid4())
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored naive in UTC (SQLite keeps no zone), always read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Status(enum.StrEnum):
+    """The four statuses of the spec; the operation says what is happening."""
+
+    NEW = "NEW"
+    IN_PROGRESS = "IN_PROGRESS"
+    ACTIVE = "ACTIVE"
+    ERROR = "ERROR"
+
+
+class OperationStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @classmethod
+    def unfinished(cls) -> tuple[str, ...]:
+        return (cls.PENDING.value, cls.RUNNING.value)
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Target(enum.StrEnum):
+    INSTANCE = "instance"
+    USER = "user"
+    DATABASE = "database"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Token(Base):
+    """An API bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(String(36), index=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Version(Timestamped, Base):
+    __tablename__ = "versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str] = mapped_column(String(64))
+    deprecated: Mapped[bool] = mapped_column(default=False)
+
+
+class Instance(Timestamped, Base):
+    __tablename__ = "instances"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    cpu: Mapped[int] = mapped_column(Integer)
+    ram: Mapped[int] = mapped_column(Integer)
+    disk_size: Mapped[int] = mapped_column(Integer)
+    nodes_number: Mapped[int] = mapped_column(Integer)
+    sync_replica_number: Mapped[int] = mapped_column(Integer)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    version: Mapped[Version] = relationship(lazy="joined")
+    nodes: Mapped[list["Node"]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", order_by="Node.index"
+    )
+
+    @property
+    def effective_sync_replica_number(self) -> int:
+        # Only replicas can confirm a commit: at most nodes - 1 of them.
+        return min(self.sync_replica_number, self.nodes_number - 1)
+
+    @property
+    def ipsv4(self) -> list[str]:
+        return [node.address for node in self.nodes if node.address]
+
+
+class Node(Timestamped, Base):
+    """A machine of an instance: internal, never shown to API users."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("instance_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    instance: Mapped[Instance] = relationship(back_populates="nodes")
+
+
+class User(Timestamped, Base):
+    """A PostgreSQL role. Only its SCRAM-SHA-256 verifier is kept, never the password."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    password_verifier: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    instance: Mapped[Instance] = relationship()
+
+
+class Database(Timestamped, Base):
+    __tablename__ = "databases"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # RESTRICT: a role that owns a database cannot be dropped (PostgreSQL agrees).
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    instance: Mapped[Instance] = relationship()
+    owner: Mapped[User] = relationship(lazy="joined")
+
+
+class Operation(Base):
+    """One change to carry out on the machines: what a queued job does."""
+
+    __tablename__ = "operations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(16))
+    target_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=OperationStatus.PENDING, index=True)
+    # What the change asks for, e.g. {"disk_size": [8, 12]} for an update.
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Outbox: NULL until the job is on the queue; a relay enqueues the rest.
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    instance: Mapped[Instance] = relationship()

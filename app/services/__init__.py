@@ -1,0 +1,1 @@
+"""Domain rules, unit-tested without HTTP. Routes call these; these never see a request."""

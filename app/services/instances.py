@@ -1,0 +1,123 @@
+"""PostgreSQL instances: the records, and the operations that change the machines."""
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.models import Action, Instance, Operation, OperationStatus, Status, Target, Version, utcnow
+from app.services import operations
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.projects import take_project_id
+from app.services.references import canonical_uuid, parse_version
+
+# Changing any of these needs the machines to change: an operation.
+INFRASTRUCTURE_FIELDS = ("cpu", "ram", "disk_size", "nodes_number", "sync_replica_number")
+
+
+def project_instances(project_id: str) -> Select:
+    return select(Instance).where(Instance.project_id == project_id)
+
+
+def get_instance(session: Session, project_id: str, uuid: str) -> Instance:
+    """The project's instance; another project's is as absent as a missing one (404)."""
+    instance = session.scalars(
+        project_instances(project_id).where(Instance.uuid == canonical_uuid(uuid))
+    ).first()
+    if instance is None:
+        raise NotFound("No such instance.")
+    return instance
+
+
+def resolve_version(session: Session, reference: str) -> Version:
+    uuid = parse_version(reference)
+    if uuid is None:
+        raise Invalid("version", "Not a version URI (/v1/types/postgres/versions/UUID) or UUID.")
+    version = session.scalars(select(Version).where(Version.uuid == uuid)).first()
+    if version is None:
+        raise Invalid("version", "No such version.")
+    if version.deprecated:
+        raise Invalid("version", f"{version.name} is deprecated: new instances cannot use it.")
+    return version
+
+
+def _refuse_taken_name(session: Session, project_id: str, name: str) -> None:
+    taken = session.scalars(project_instances(project_id).where(Instance.name == name)).first()
+    if taken is not None:
+        raise Conflict(f"The project has an instance named '{name}'.", {"name": ["Already taken."]})
+
+
+def create_instance(
+    session: Session, project_id: str, data: dict[str, Any]
+) -> tuple[Instance, Operation]:
+    data = dict(data)
+    take_project_id(data, project_id)
+    uuid = data.pop("uuid", None)
+    if uuid is not None and session.scalar(select(Instance.id).where(Instance.uuid == uuid)):
+        raise Conflict("An instance with this uuid exists.", {"uuid": ["Already taken."]})
+    _refuse_taken_name(session, project_id, data["name"])
+    data["version"] = resolve_version(session, data["version"])
+
+    instance = Instance(project_id=project_id, status=Status.NEW, **data)
+    if uuid is not None:
+        instance.uuid = uuid
+    session.add(instance)
+    session.flush()
+    operation = operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.CREATE)
+    session.commit()
+    return instance, operation
+
+
+def update_instance(
+    session: Session, instance: Instance, changes: dict[str, Any]
+) -> Operation | None:
+    """Apply a partial update. Sizing changes become an operation; names do not."""
+    if operations.is_being_deleted(session, instance.uuid):
+        raise Conflict("The instance is being deleted.")
+    if "disk_size" in changes and changes["disk_size"] < instance.disk_size:
+        raise Invalid(
+            "disk_size",
+            f"disk size cannot shrink (now {instance.disk_size} GB).",
+        )
+    if changes.get("name", instance.name) != instance.name:
+        _refuse_taken_name(session, instance.project_id, changes["name"])
+
+    resized = {
+        field: [getattr(instance, field), changes[field]]
+        for field in INFRASTRUCTURE_FIELDS
+        if field in changes and changes[field] != getattr(instance, field)
+    }
+    # An instance in ERROR may be asked for the same sizes again: that is a retry.
+    retry = instance.status == Status.ERROR and any(f in changes for f in INFRASTRUCTURE_FIELDS)
+    operation = None
+    if resized or retry:
+        operations.refuse_if_busy(session, instance.uuid, "instance")
+        operation = operations.record(
+            session, instance, Target.INSTANCE, instance.uuid, Action.UPDATE, {"changes": resized}
+        )
+        instance.status = Status.IN_PROGRESS
+        instance.error = None
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    session.commit()
+    return operation
+
+
+def delete_instance(session: Session, instance: Instance) -> Operation:
+    operations.refuse_if_busy(session, instance.uuid, "instance")
+    # Users' and databases' changes not started yet would only be undone: cancel them.
+    waiting = session.scalars(
+        select(Operation).where(
+            Operation.instance_id == instance.id,
+            Operation.status == OperationStatus.PENDING,
+        )
+    )
+    for cancelled in waiting:
+        cancelled.status = OperationStatus.FAILED
+        cancelled.error = {"message": "Cancelled: the instance is being deleted."}
+        cancelled.finished_at = utcnow()
+    operation = operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.DELETE)
+    instance.status = Status.IN_PROGRESS
+    instance.error = None
+    session.commit()
+    return operation

@@ -1,0 +1,166 @@
+"""API tests: Flask's test client on a real database (SQLite and PostgreSQL) and a
+real Redis. Every test starts with empty tables and the default catalogue."""
+
+import uuid
+from contextlib import ExitStack
+
+import pytest
+import redis
+from sqlalchemy import delete
+
+from app import create_app, migrate
+from app.database import get_db
+from app.models import Base
+from app.services import tokens, versions
+from tests.services import postgres_database
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def app(request, redis_url, tmp_path_factory):
+    with ExitStack() as stack:
+        data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+        if request.param == "postgresql":
+            database_url = stack.enter_context(postgres_database())
+        else:
+            database_url = f"sqlite:///{data_dir / 'dbaas.db'}"
+        migrate.upgrade(database_url)
+        app = create_app(
+            {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        )
+        app.config["BACKEND"] = request.param
+        yield app
+        get_db(app).engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    """A session on the app's database, emptied before each test."""
+    session = get_db(app).sessionmaker()
+    for table in reversed(Base.metadata.sorted_tables):
+        session.execute(delete(table))
+    session.commit()
+    versions.load_default_catalogue(session)
+    redis.Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    yield session
+    session.close()
+
+
+class ApiClient:
+    """The test client, speaking JSON with one bearer token."""
+
+    def __init__(self, app, token: str | None, project_id: str | None = None):
+        self.client = app.test_client()
+        self.token = token
+        self.project_id = project_id
+
+    def _headers(self, headers):
+        merged = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        merged.update(headers or {})
+        return merged
+
+    def request(self, method, path, *, json=None, headers=None, **kwargs):
+        return self.client.open(
+            path, method=method, json=json, headers=self._headers(headers), **kwargs
+        )
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+def _client(app, db, *, admin=False) -> ApiClient:
+    project_id = str(uuid.uuid4())
+    return ApiClient(app, tokens.create_token(db, project_id, is_admin=admin), project_id)
+
+
+@pytest.fixture
+def api(app, db) -> ApiClient:
+    """A project's token."""
+    return _client(app, db)
+
+
+@pytest.fixture
+def other_api(app, db) -> ApiClient:
+    """Another project's token."""
+    return _client(app, db)
+
+
+@pytest.fixture
+def admin_api(app, db) -> ApiClient:
+    return _client(app, db, admin=True)
+
+
+@pytest.fixture
+def version(api) -> dict:
+    answer = api.get("/v1/types/postgres/versions")
+    return next(v for v in answer.json["versions"] if v["image"] == "debian-bookworm-pg15")
+
+
+@pytest.fixture
+def instance_body(version) -> dict:
+    return {
+        "name": "production-postgres",
+        "description": "Production PostgreSQL database",
+        "cpu": 4,
+        "ram": 2048,
+        "disk_size": 100,
+        "nodes_number": 3,
+        "sync_replica_number": 1,
+        "version": f"/v1/types/postgres/versions/{version['uuid']}",
+    }
+
+
+@pytest.fixture
+def instance(api, instance_body) -> dict:
+    answer = api.post("/v1/postgres/instances", json=instance_body)
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+@pytest.fixture
+def user(api, instance) -> dict:
+    answer = api.post(
+        f"/v1/postgres/instances/{instance['uuid']}/users",
+        json={"name": "app_user", "password": "secure_password_123"},
+    )
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+@pytest.fixture
+def database(api, instance, user) -> dict:
+    answer = api.post(
+        f"/v1/postgres/instances/{instance['uuid']}/databases",
+        json={"name": "app_database", "owner": user["uuid"]},
+    )
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+@pytest.fixture
+def settle(db):
+    """Mark every unfinished operation done, as a worker would after a successful run."""
+    from sqlalchemy import select
+
+    from app.models import Operation, OperationStatus
+    from jobs import events
+
+    def settle_all():
+        db.expire_all()
+        waiting = db.scalars(
+            select(Operation)
+            .where(Operation.status.in_(OperationStatus.unfinished()))
+            .order_by(Operation.id)
+        ).all()
+        for operation in waiting:
+            events.operation_succeeded(db, operation)
+
+    return settle_all
