@@ -136,3 +136,7 @@ def db_upgrade(config: dict) -> None:
     """Apply the schema migrations."""
     migrate.upgrade(config["DATABASE_URL"])
     click.echo("database schema is up to date", err=True)
+
+
+if __name__ == "__main__":
+    main()

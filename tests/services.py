@@ -73,3 +73,9 @@ def postgres_database():
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh(session) -> None:
+    """End the session's snapshot and forget loaded rows: the next query reads anew."""
+    session.rollback()
+    session.expire_all()

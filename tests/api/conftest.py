@@ -12,7 +12,7 @@ from app import create_app, migrate
 from app.database import get_db
 from app.models import Base
 from app.services import tokens, versions
-from tests.services import postgres_database
+from tests.services import fresh, postgres_database
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -154,7 +154,7 @@ def settle(db):
     from jobs import events
 
     def settle_all():
-        db.expire_all()
+        fresh(db)
         waiting = db.scalars(
             select(Operation)
             .where(Operation.status.in_(OperationStatus.unfinished()))

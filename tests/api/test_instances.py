@@ -6,6 +6,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.models import Operation
+from tests.services import fresh
 
 INSTANCES = "/v1/postgres/instances"
 
@@ -19,7 +20,7 @@ BOUNDS = {
 
 
 def operations_of(db, target_uuid):
-    db.expire_all()
+    fresh(db)
     return db.scalars(
         select(Operation).where(Operation.target_uuid == target_uuid).order_by(Operation.id)
     ).all()

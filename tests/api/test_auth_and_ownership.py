@@ -1,0 +1,106 @@
+"""Authentication on every route, and projects isolated on every route and verb.
+Both tests are generated from the application's route table, so a new route is
+covered (and must be given a valid body below) without anyone remembering to."""
+
+from sqlalchemy import func, select
+
+from app.models import Operation
+from tests.services import fresh
+
+PASSWORD = "secure_password_123"
+SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def api_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/v1/"):
+            for method in sorted(rule.methods - SKIPPED_METHODS):
+                yield rule, method
+
+
+def fill(rule, ids):
+    path = rule.rule
+    for name, value in ids.items():
+        path = path.replace(f"<uuid:{name}>", value)
+    assert "<" not in path, f"no id for a parameter of {rule.rule}"
+    return path
+
+
+def valid_body(rule, method, ids):
+    """A body that would succeed, so that only ownership can refuse it."""
+    if method not in ("POST", "PUT"):
+        return None
+    bodies = {
+        ("instances.Instances", "POST"): None,  # no instance id in the path
+        ("instances.InstanceById", "PUT"): {"cpu": 8},
+        ("users.Users", "POST"): {"name": "intruder", "password": PASSWORD},
+        ("users.UserById", "PUT"): {"password": "taken_over_1"},
+        ("databases.Databases", "POST"): {"name": "intruder_db", "owner": ids["user_uuid"]},
+    }
+    assert (rule.endpoint, method) in bodies, f"add a valid body for {method} {rule.rule}"
+    return bodies[(rule.endpoint, method)]
+
+
+def test_every_route_needs_a_valid_token(app, db, instance, user, database, version):
+    from tests.api.conftest import ApiClient
+
+    ids = {
+        "instance_uuid": instance["uuid"],
+        "user_uuid": user["uuid"],
+        "database_uuid": database["uuid"],
+        "version_uuid": version["uuid"],
+    }
+    for token in (None, "dbaas_not-a-token", ""):
+        client = ApiClient(app, token)
+        for rule, method in api_routes(app):
+            answer = client.request(method, fill(rule, ids), json={})
+            assert answer.status_code == 401, (method, rule.rule)
+            assert answer.headers["WWW-Authenticate"] == "Bearer"
+    for header in ("Basic dXNlcjpwYXNz", "Bearer", "bearer  ", "Token abc"):
+        answer = app.test_client().get("/v1/postgres/instances", headers={"Authorization": header})
+        assert answer.status_code == 401
+
+
+def test_other_project_gets_404_on_every_verb(
+    app, db, api, other_api, instance, user, database, version
+):
+    ids = {
+        "instance_uuid": instance["uuid"],
+        "user_uuid": user["uuid"],
+        "database_uuid": database["uuid"],
+    }
+    snapshot = [
+        api.get(path).json
+        for path in (
+            f"/v1/postgres/instances/{instance['uuid']}",
+            f"/v1/postgres/instances/{instance['uuid']}/users",
+            f"/v1/postgres/instances/{instance['uuid']}/databases",
+        )
+    ]
+    operations = db.scalar(select(func.count()).select_from(Operation))
+    checked = 0
+    for rule, method in api_routes(app):
+        if "<uuid:instance_uuid>" not in rule.rule:
+            continue
+        path = fill(rule, ids)
+        answer = other_api.request(method, path, json=valid_body(rule, method, ids))
+        assert answer.status_code == 404, (method, path, answer.json)
+        checked += 1
+    assert checked >= 9
+    assert other_api.get("/v1/postgres/instances").json == []
+    assert snapshot == [
+        api.get(path).json
+        for path in (
+            f"/v1/postgres/instances/{instance['uuid']}",
+            f"/v1/postgres/instances/{instance['uuid']}/users",
+            f"/v1/postgres/instances/{instance['uuid']}/databases",
+        )
+    ]
+    fresh(db)
+    assert db.scalar(select(func.count()).select_from(Operation)) == operations
+
+
+def test_admin_of_another_project_is_still_another_project(admin_api, instance):
+    path = f"/v1/postgres/instances/{instance['uuid']}"
+    assert admin_api.get(path).status_code == 404
+    assert admin_api.delete(path).status_code == 404
