@@ -22,7 +22,7 @@ API_PID=$!
 WORKER_PID=$!
 stop() {
     trap - INT TERM EXIT
-    echo; echo "stopping API ($API_PID) and worker ($WORKER_PID)"
+    echo; echo "stopping API ($API_PID) and worker ($WORKER_PID); logs in $DATA_DIR"
     kill "$API_PID" "$WORKER_PID" 2>/dev/null || true
     wait "$API_PID" "$WORKER_PID" 2>/dev/null || true
 }
@@ -48,5 +48,5 @@ Try it (see README.md for the whole walk-through):
 
 Ctrl-C stops the API and the worker.
 INFO
-wait -n "$API_PID" "$WORKER_PID"
-echo "a process stopped; see $DATA_DIR/api.log and $DATA_DIR/worker.log"
+# Until Ctrl-C, or until one of them stops (then the EXIT trap stops the other).
+wait -n "$API_PID" "$WORKER_PID" || true
