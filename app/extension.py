@@ -9,6 +9,8 @@ from typing import Any
 import flask_smorest
 from flask import g, request
 from sqlalchemy.exc import IntegrityError
+from webargs import core
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import session
@@ -82,8 +84,19 @@ class Api(flask_smorest.Api):
         return error_body(409, "Conflict", "The change conflicts with an existing record."), 409
 
 
+class JsonBodyParser(FlaskParser):
+    """A body is read as JSON whatever its Content-Type: `curl -d '{...}'` (sent as a
+    form) then works, and a form body gets a plain 400 "Invalid JSON body"."""
+
+    def _raw_load_json(self, req):
+        data = req.get_data(cache=True)
+        return core.parse_json(data) if data else core.missing
+
+
 class Blueprint(flask_smorest.Blueprint):
     """Every route needs a valid bearer token unless it says otherwise."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -151,3 +151,18 @@ def test_redis_down_still_records_and_the_outbox_relays_later(
     assert working.queue.job_ids == [queue.job_id(operation.uuid)]
     assert working.queue.fetch_job(working.queue.job_ids[0]).args == (operation.uuid,)
     assert queue.relay_outbox(db, working) == 0
+
+
+def test_json_body_is_read_whatever_the_content_type(api, instance_body):
+    sent_as_form = api.post(
+        "/v1/postgres/instances",
+        data=json.dumps(instance_body),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert sent_as_form.status_code == 201
+    real_form = api.post(
+        "/v1/postgres/instances",
+        data="name=x&cpu=1",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert real_form.status_code == 400
