@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+
 
 class DefaultConfig:
     DATA_DIR = "/var/lib/dbaas"
@@ -15,6 +17,19 @@ class DefaultConfig:
     PAGE_LIMIT_MAX = 1000
     PAGE_LIMIT_DEFAULT = 100
     MAX_CONTENT_LENGTH = 64 * 1024
+
+    # Ansible content the worker runs (the repository's, unless a test brings its own).
+    PLAYBOOKS_DIR = str(REPOSITORY / "playbooks")
+    ROLES_DIR = str(REPOSITORY / "roles")
+    # A running job writes a heartbeat every HEARTBEAT_INTERVAL seconds; one silent for
+    # HEARTBEAT_TIMEOUT is dead, and its operation is retried (up to MAX_ATTEMPTS).
+    HEARTBEAT_INTERVAL = 5
+    HEARTBEAT_TIMEOUT = 60
+    MAX_ATTEMPTS = 3
+    # Seconds an Ansible run may take, by action, before it is stopped.
+    RUN_TIMEOUT_CREATE = 3600
+    RUN_TIMEOUT_UPDATE = 3600
+    RUN_TIMEOUT_DELETE = 1200
 
     API_TITLE = "dbaas — PostgreSQL Service API"
     API_VERSION = "v1"
@@ -34,6 +49,14 @@ _ENV_SETTINGS: dict[str, type] = {
     "QUEUE_NAME": str,
     "PAGE_LIMIT_MAX": int,
     "PAGE_LIMIT_DEFAULT": int,
+    "PLAYBOOKS_DIR": str,
+    "ROLES_DIR": str,
+    "HEARTBEAT_INTERVAL": float,
+    "HEARTBEAT_TIMEOUT": float,
+    "MAX_ATTEMPTS": int,
+    "RUN_TIMEOUT_CREATE": float,
+    "RUN_TIMEOUT_UPDATE": float,
+    "RUN_TIMEOUT_DELETE": float,
 }
 
 

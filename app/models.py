@@ -151,6 +151,8 @@ class Node(Timestamped, Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
+    # The host name in inventories and on the machine.
+    name: Mapped[str] = mapped_column(String(63), unique=True)
     address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
@@ -189,8 +191,9 @@ class Database(Timestamped, Base):
     )
     name: Mapped[str] = mapped_column(String(63))
     description: Mapped[str] = mapped_column(Text, default="")
-    # RESTRICT: a role that owns a database cannot be dropped (PostgreSQL agrees).
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # NO ACTION (checked at the end of the statement): a role that owns a database
+    # cannot be dropped alone, yet deleting the instance removes both at once.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
@@ -217,6 +220,14 @@ class Operation(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Waiting for its turn on the instance (or for the instance to be ACTIVE): the
+    # operation that finishes before it wakes it up.
+    parked: Mapped[bool] = mapped_column(default=False)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # Written by a running job every few seconds; a stale one means the job died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # ansible-playbook's PID while it runs, so a dead worker's run can be stopped.
+    runner_pid: Mapped[int | None] = mapped_column(Integer, default=None)
     # Outbox: NULL until the job is on the queue; a relay enqueues the rest.
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,57 +1,181 @@
-"""The RQ job: load an operation by id and carry it out."""
+"""The RQ job: load an operation by id, wait for its turn, run its playbook, record
+the outcome. The runner knows Ansible, the event mapper knows statuses."""
 
+import json
 import logging
-from collections.abc import Callable
+import threading
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import config
 from app.database import make_engine, writer
-from app.models import Operation, OperationStatus
-from jobs import events
+from app.models import Action, Instance, Operation, OperationStatus, Target, utcnow
+from app.queue import JobQueue
+from jobs import events, inputs, scheduling
+from jobs.runner import run_playbook
 
 log = logging.getLogger(__name__)
 
-# (target, action) -> function carrying the operation out on the machines.
-# The Ansible pipeline (issue 4 onward) registers its playbooks here.
-PROVISIONERS: dict[tuple[str, str], Callable[[Session, Operation], None]] = {}
+# One playbook per operation, from the configured playbooks directory.
+PLAYBOOKS: dict[tuple[str, str], str] = {
+    (Target.INSTANCE, Action.CREATE): "instance_create.yml",
+    (Target.INSTANCE, Action.UPDATE): "instance_update.yml",
+    (Target.INSTANCE, Action.DELETE): "instance_delete.yml",
+    (Target.USER, Action.CREATE): "user_create.yml",
+    (Target.USER, Action.UPDATE): "user_update.yml",
+    (Target.USER, Action.DELETE): "user_delete.yml",
+    (Target.DATABASE, Action.CREATE): "database_create.yml",
+    (Target.DATABASE, Action.DELETE): "database_delete.yml",
+}
 
 
 def run_operation(operation_uuid: str) -> str:
+    settings = config.load()
     # A fresh engine per job: the worker forks a process per job, and pooled
     # connections must not cross a fork.
-    engine = make_engine(config.load()["DATABASE_URL"])
+    engine = make_engine(settings["DATABASE_URL"])
     try:
         with Session(writer(engine), expire_on_commit=False) as session:
-            return _run(session, operation_uuid)
+            return _run(session, settings, operation_uuid)
     finally:
         engine.dispose()
 
 
-def _run(session: Session, operation_uuid: str) -> str:
+def run_dir(settings: dict[str, Any], operation_uuid: str) -> Path:
+    return Path(settings["DATA_DIR"]) / "runs" / operation_uuid
+
+
+def _claim(session: Session, operation_uuid: str) -> tuple[Operation | None, str]:
     operation = session.scalars(select(Operation).where(Operation.uuid == operation_uuid)).first()
     if operation is None:
-        log.warning("operation=%s gone before its job ran", operation_uuid)
-        return "gone"
+        return None, "gone"
     if operation.status != OperationStatus.PENDING:
         # Delivered twice (outbox relay and API raced): the first delivery owns it.
-        return f"already {operation.status}"
+        session.rollback()
+        return None, f"already {operation.status}"
+    instance = scheduling.lock_instance(session, operation.instance_id)
+    reason = scheduling.blocker(session, operation, instance)
+    if reason is not None:
+        events.operation_parked(session, operation, reason)
+        return None, "waiting"
     events.operation_started(session, operation)
-    provisioner = PROVISIONERS.get((operation.target, operation.action))
-    if provisioner is None:
-        events.operation_failed(
-            session,
-            operation,
-            {
-                "message": (
-                    f"No provisioner for {operation.target} {operation.action} in this "
-                    "version of dbaas: the record is kept, nothing was changed on any machine."
-                ),
-                "task": None,
-                "host": None,
-            },
+    return operation, "started"
+
+
+def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str:
+    operation, outcome = _claim(session, operation_uuid)
+    if operation is None:
+        return outcome
+    instance = session.get(Instance, operation.instance_id)
+    playbook = Path(settings["PLAYBOOKS_DIR"]) / PLAYBOOKS[(operation.target, operation.action)]
+    variables, secrets = inputs.extravars(session, operation, instance, settings["DATA_DIR"])
+    host_inventory = inputs.inventory(instance)
+    directory = run_dir(settings, operation.uuid)
+    tracker = events.RunTracker(secrets=secrets, expected_tasks=_expected_tasks(settings, playbook))
+    session.commit()  # no transaction stays open while Ansible runs
+
+    log_file = _open_log(directory)
+    heartbeat = _Heartbeat(session.get_bind(), operation.id, settings["HEARTBEAT_INTERVAL"])
+
+    def on_event(event: dict[str, Any]) -> None:
+        before = len(tracker.lines)
+        if tracker.feed(event):
+            events.progress_changed(session, operation, tracker)
+        for line in tracker.lines[before:]:
+            log_file.write(line + "\n")
+            log_file.flush()
+
+    heartbeat.start()
+    try:
+        result = run_playbook(
+            directory,
+            playbook,
+            host_inventory,
+            variables,
+            roles_dir=Path(settings["ROLES_DIR"]),
+            timeout=settings[f"RUN_TIMEOUT_{_timeout_kind(operation.action)}"],
+            on_event=on_event,
+            should_cancel=heartbeat.cancel_requested.is_set,
         )
-        return "failed"
-    provisioner(session, operation)
-    return operation.status
+    finally:
+        heartbeat.stop()
+        log_file.close()
+    instance_id = operation.instance_id
+    events.run_finished(session, operation, tracker, result.status, result.stdout_tail)
+    if result.status == "successful":
+        _remember_expected_tasks(settings, playbook, tracker.tasks_started)
+    scheduling.wake(session, JobQueue(settings["REDIS_URL"], settings["QUEUE_NAME"]), instance_id)
+    return result.status
+
+
+def _timeout_kind(action: str) -> str:
+    return {"create": "CREATE", "update": "UPDATE", "delete": "DELETE"}[action]
+
+
+def _open_log(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return open(directory / "run.log", "a", encoding="utf-8")  # noqa: SIM115 (closed in _run)
+
+
+def _expected_file(settings: dict[str, Any]) -> Path:
+    return Path(settings["DATA_DIR"]) / "runs" / "expected-tasks.json"
+
+
+def _expected_tasks(settings: dict[str, Any], playbook: Path) -> int | None:
+    """Tasks the last successful run of this playbook started: the progress total."""
+    try:
+        return json.loads(_expected_file(settings).read_text()).get(playbook.name)
+    except (OSError, ValueError):
+        return None
+
+
+def _remember_expected_tasks(settings: dict[str, Any], playbook: Path, tasks: int) -> None:
+    path = _expected_file(settings)
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[playbook.name] = tasks
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(known))
+    temporary.replace(path)
+
+
+class _Heartbeat:
+    """Writes the operation's heartbeat while Ansible runs, and notices a cancel."""
+
+    def __init__(self, bind, operation_id: int, interval: float) -> None:
+        self.bind = bind
+        self.operation_id = operation_id
+        self.interval = interval
+        self.cancel_requested = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with Session(self.bind) as session:
+                    session.execute(
+                        update(Operation)
+                        .where(Operation.id == self.operation_id)
+                        .values(heartbeat_at=utcnow())
+                    )
+                    cancel = session.scalar(
+                        select(Operation.cancel_requested).where(Operation.id == self.operation_id)
+                    )
+                    session.commit()
+                if cancel:
+                    self.cancel_requested.set()
+            except Exception:  # a missed beat is retried at the next interval
+                log.exception("heartbeat of operation id %s failed", self.operation_id)

@@ -1,44 +1,51 @@
-"""`dbaas worker`: an RQ worker, plus a relay that drains the operations outbox."""
+"""`dbaas worker`: an RQ worker, plus a thread that keeps the queue honest: it relays
+the outbox every few seconds and runs the recovery sweep every half minute."""
 
 import logging
 import threading
+import time
 
 from rq import Worker
 from sqlalchemy.orm import Session
 
 from app.database import make_engine, writer
 from app.queue import JobQueue, relay_outbox
+from jobs import recovery
 
 log = logging.getLogger(__name__)
 
 RELAY_INTERVAL = 5.0
+SWEEP_INTERVAL = 30.0
 
 
-def _relay_forever(database_url: str, job_queue: JobQueue, stop: threading.Event) -> None:
-    engine = make_engine(database_url)
-    while not stop.wait(RELAY_INTERVAL):
+def _keeper(settings: dict, job_queue: JobQueue, stop: threading.Event) -> None:
+    engine = writer(make_engine(settings["DATABASE_URL"]))
+    sweep_interval = min(SWEEP_INTERVAL, settings["HEARTBEAT_TIMEOUT"])
+    last_sweep = time.monotonic()
+    while not stop.wait(min(RELAY_INTERVAL, sweep_interval)):
         try:
-            with Session(writer(engine), expire_on_commit=False) as session:
-                relay_outbox(session, job_queue)
-        except Exception:  # keep relaying; the next round retries
-            log.exception("outbox relay failed")
+            with Session(engine, expire_on_commit=False) as session:
+                if time.monotonic() - last_sweep >= sweep_interval:
+                    recovery.sweep(session, settings, job_queue)
+                    last_sweep = time.monotonic()
+                else:
+                    relay_outbox(session, job_queue)
+        except Exception:  # keep going; the next round retries
+            log.exception("queue keeper round failed")
 
 
-def run(config: dict, *, burst: bool = False) -> None:
-    job_queue = JobQueue(config["REDIS_URL"], config["QUEUE_NAME"])
-    engine = make_engine(config["DATABASE_URL"])
+def run(settings: dict, *, burst: bool = False) -> None:
+    job_queue = JobQueue(settings["REDIS_URL"], settings["QUEUE_NAME"])
+    engine = make_engine(settings["DATABASE_URL"])
     with Session(writer(engine), expire_on_commit=False) as session:
-        relayed = relay_outbox(session, job_queue)
+        summary = recovery.sweep(session, settings, job_queue)
     engine.dispose()
-    log.info("worker starting: %d operation(s) relayed from the outbox", relayed)
+    log.info("worker starting: %s", summary)
 
     stop = threading.Event()
     if not burst:
         threading.Thread(
-            target=_relay_forever,
-            args=(config["DATABASE_URL"], job_queue, stop),
-            name="outbox-relay",
-            daemon=True,
+            target=_keeper, args=(settings, job_queue, stop), name="queue-keeper", daemon=True
         ).start()
     try:
         Worker([job_queue.queue], connection=job_queue.redis).work(burst=burst)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DATA_DIR=${DBAAS_DATA_DIR:-$PWD/.data}
 REDIS_URL=${DBAAS_REDIS_URL:-redis://127.0.0.1:6379/0}
-APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq redis-server redis-tools
+APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-server redis-tools
               postgresql postgresql-client)
 
 say() { echo "setup: $*"; }

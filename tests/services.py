@@ -24,11 +24,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server():
+def redis_server(port: int | None = None):
     """A Redis of our own on a free loopback port, stopped by its PID afterwards."""
     if shutil.which("redis-server") is None:
         raise RuntimeError("redis-server is missing: run `make setup`")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             "redis-server",

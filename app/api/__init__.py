@@ -2,7 +2,8 @@
 
 from app.api.databases.routes import blp as databases
 from app.api.instances.routes import blp as instances
+from app.api.operations.routes import blp as operations
 from app.api.users.routes import blp as users
 from app.api.versions.routes import blp as versions
 
-BLUEPRINTS = (versions, instances, users, databases)
+BLUEPRINTS = (versions, instances, users, databases, operations)

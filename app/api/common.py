@@ -77,8 +77,8 @@ def status_field() -> ma.fields.String:
     )
 
 
-class ListQuerySchema(ma.Schema):
-    """Paging and filters of every list. page_limit / page_marker are accepted aliases."""
+class PageQuerySchema(ma.Schema):
+    """Paging of every list. page_limit / page_marker are accepted aliases."""
 
     limit = ma.fields.Integer(validate=ma.validate.Range(min=1))
     marker = ma.fields.String(
@@ -86,8 +86,15 @@ class ListQuerySchema(ma.Schema):
     )
     page_limit = ma.fields.Integer(validate=ma.validate.Range(min=1))
     page_marker = ma.fields.String()
+
+
+class ListQuerySchema(PageQuerySchema):
     name = Text()
     status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in Status]))
+
+
+# Query parameters that filter a list on the column of the same name.
+FILTERS = ("name", "status", "action")
 
 
 def paginate(db: Session, statement: Select, model, query: dict[str, Any]) -> list:
@@ -97,10 +104,9 @@ def paginate(db: Session, statement: Select, model, query: dict[str, Any]) -> li
     )
     limit = min(limit, current_app.config["PAGE_LIMIT_MAX"])
     marker = query.get("marker") or query.get("page_marker")
-    if query.get("name") is not None:
-        statement = statement.where(model.name == query["name"])
-    if query.get("status") is not None:
-        statement = statement.where(model.status == query["status"])
+    for column in FILTERS:
+        if query.get(column) is not None:
+            statement = statement.where(getattr(model, column) == query[column])
     if marker is not None:
         marker_uuid = canonical_uuid(marker)
         # The marker must be an item of this very list (same project, same filters).

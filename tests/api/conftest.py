@@ -12,6 +12,7 @@ from app import create_app, migrate
 from app.database import get_db
 from app.models import Base
 from app.services import tokens, versions
+from tests.client import ApiClient
 from tests.services import fresh, postgres_database
 
 
@@ -43,37 +44,6 @@ def db(app):
     redis.Redis.from_url(app.config["REDIS_URL"]).flushdb()
     yield session
     session.close()
-
-
-class ApiClient:
-    """The test client, speaking JSON with one bearer token."""
-
-    def __init__(self, app, token: str | None, project_id: str | None = None):
-        self.client = app.test_client()
-        self.token = token
-        self.project_id = project_id
-
-    def _headers(self, headers):
-        merged = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        merged.update(headers or {})
-        return merged
-
-    def request(self, method, path, *, json=None, headers=None, **kwargs):
-        return self.client.open(
-            path, method=method, json=json, headers=self._headers(headers), **kwargs
-        )
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        return self.request("POST", path, json=json, **kwargs)
-
-    def put(self, path, json=None, **kwargs):
-        return self.request("PUT", path, json=json, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.request("DELETE", path, **kwargs)
 
 
 def _client(app, db, *, admin=False) -> ApiClient:

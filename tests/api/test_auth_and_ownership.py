@@ -5,6 +5,7 @@ covered (and must be given a valid body below) without anyone remembering to."""
 from sqlalchemy import func, select
 
 from app.models import Operation
+from tests.client import ApiClient
 from tests.services import fresh
 
 PASSWORD = "secure_password_123"
@@ -41,15 +42,19 @@ def valid_body(rule, method, ids):
     return bodies[(rule.endpoint, method)]
 
 
-def test_every_route_needs_a_valid_token(app, db, instance, user, database, version):
-    from tests.api.conftest import ApiClient
-
-    ids = {
+def route_ids(api, instance, user, database, version):
+    operations = api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
+    return {
         "instance_uuid": instance["uuid"],
         "user_uuid": user["uuid"],
         "database_uuid": database["uuid"],
         "version_uuid": version["uuid"],
+        "operation_uuid": operations[-1]["uuid"],
     }
+
+
+def test_every_route_needs_a_valid_token(app, db, api, instance, user, database, version):
+    ids = route_ids(api, instance, user, database, version)
     for token in (None, "dbaas_not-a-token", ""):
         client = ApiClient(app, token)
         for rule, method in api_routes(app):
@@ -64,11 +69,7 @@ def test_every_route_needs_a_valid_token(app, db, instance, user, database, vers
 def test_other_project_gets_404_on_every_verb(
     app, db, api, other_api, instance, user, database, version
 ):
-    ids = {
-        "instance_uuid": instance["uuid"],
-        "user_uuid": user["uuid"],
-        "database_uuid": database["uuid"],
-    }
+    ids = route_ids(api, instance, user, database, version)
     snapshot = [
         api.get(path).json
         for path in (

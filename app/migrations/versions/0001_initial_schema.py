@@ -153,7 +153,7 @@ def upgrade() -> None:
         sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
         sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["owner_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("instance_id", "name"),
         sa.UniqueConstraint("uuid"),

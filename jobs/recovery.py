@@ -1,0 +1,122 @@
+"""Nothing stays stuck: operations whose job died are retried (playbooks are
+idempotent) up to MAX_ATTEMPTS, and pending ones Redis lost are enqueued again."""
+
+import logging
+import os
+import signal
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Operation, OperationStatus, utcnow
+from app.queue import JobQueue, job_id, relay_outbox
+from jobs import events
+
+log = logging.getLogger(__name__)
+
+ALIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def stop_orphaned_run(pid: int | None, run_dir: Path) -> bool:
+    """Kill the ansible-playbook a dead job left running, if that PID is still ours."""
+    if not pid:
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    # The PID may have been reused: act only on our ansible-playbook for this run.
+    if "ansible-playbook" not in command or str(run_dir) not in command:
+        return False
+    try:
+        if os.getpgid(pid) == pid:  # pexpect makes it a session leader: take its children too
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    log.warning("killed orphaned ansible-playbook pid=%s of %s", pid, run_dir.name)
+    return True
+
+
+def recover_dead_runs(session: Session, settings: dict[str, Any]) -> int:
+    """RUNNING operations without a heartbeat for HEARTBEAT_TIMEOUT: requeue or fail."""
+    deadline = utcnow() - timedelta(seconds=settings["HEARTBEAT_TIMEOUT"])
+    stale_ids = session.scalars(
+        select(Operation.id).where(
+            Operation.status == OperationStatus.RUNNING, Operation.heartbeat_at < deadline
+        )
+    ).all()
+    session.commit()
+    recovered = 0
+    for operation_id in stale_ids:
+        operation = session.scalars(
+            select(Operation).where(Operation.id == operation_id).with_for_update()
+        ).first()
+        # Re-checked under the lock: another worker's sweep may have taken it.
+        if (
+            operation is None
+            or operation.status != OperationStatus.RUNNING
+            or operation.heartbeat_at >= deadline
+        ):
+            session.commit()
+            continue
+        stop_orphaned_run(
+            operation.runner_pid, Path(settings["DATA_DIR"]) / "runs" / operation.uuid
+        )
+        if operation.attempts >= settings["MAX_ATTEMPTS"]:
+            events.operation_failed(
+                session,
+                operation,
+                {
+                    "message": (
+                        f"the job running this operation died {operation.attempts} times; giving up"
+                    ),
+                    "task": (operation.progress or {}).get("task"),
+                    "host": (operation.progress or {}).get("host"),
+                },
+            )
+        else:
+            events.operation_requeued(session, operation, "the job running it stopped")
+        recovered += 1
+    return recovered
+
+
+def requeue_lost(session: Session, job_queue: JobQueue) -> int:
+    """PENDING operations marked enqueued whose job Redis no longer holds."""
+    enqueued = session.scalars(
+        select(Operation).where(
+            Operation.status == OperationStatus.PENDING, Operation.enqueued_at.is_not(None)
+        )
+    ).all()
+    lost = 0
+    for operation in enqueued:
+        try:
+            job = Job.fetch(job_id(operation.uuid), connection=job_queue.redis)
+            alive = job.get_status() in ALIVE_JOB_STATES
+        except RedisError:
+            raise
+        except Exception:  # NoSuchJobError and unreadable jobs alike: it is lost
+            alive = False
+        if not alive:
+            operation.enqueued_at = None
+            lost += 1
+    session.commit()
+    return lost
+
+
+def sweep(session: Session, settings: dict[str, Any], job_queue: JobQueue) -> dict[str, int]:
+    """One round of recovery, run at worker start and periodically."""
+    summary = {
+        "dead": recover_dead_runs(session, settings),
+        "lost": requeue_lost(session, job_queue),
+    }
+    summary["relayed"] = relay_outbox(session, job_queue, include_parked=True)
+    if any(summary.values()):
+        log.info("recovery sweep: %s", " ".join(f"{k}={v}" for k, v in summary.items()))
+    return summary

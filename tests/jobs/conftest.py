@@ -1,0 +1,165 @@
+"""Pipeline tests: the API (test client) writes, a real `dbaas worker` process takes
+the jobs from a real Redis and runs the test playbooks with ansible-runner."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import create_app, migrate
+from app.database import get_db
+from app.models import Operation
+from app.services import tokens, versions
+from jobs.recovery import stop_orphaned_run
+from tests.client import ApiClient
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+class Worker:
+    """`dbaas worker` in its own process group, stopped by its PID."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "a")  # noqa: SIM115 (the process holds it)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and its work-horse (RQ forks one per job, in a session
+        of its own): a crash of the whole worker, not a shutdown."""
+        if self.process and self.process.poll() is None:
+            horses = children_of(self.process.pid)
+            self.process.kill()
+            for pid in horses:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+class Pipeline:
+    def __init__(self, tmp_path: Path, redis_url: str):
+        self.data_dir = tmp_path / "data"
+        self.database_url = f"sqlite:///{self.data_dir / 'dbaas.db'}"
+        self.settings = {
+            "DATA_DIR": str(self.data_dir),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": redis_url,
+            "QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+            "PLAYBOOKS_DIR": str(PLAYBOOKS),
+            "HEARTBEAT_INTERVAL": 1,
+            "HEARTBEAT_TIMEOUT": 4,
+        }
+        self.data_dir.mkdir()
+        migrate.upgrade(self.database_url)
+        self.app = create_app(self.settings)
+        # A reading session (deferred BEGIN): it must never hold SQLite's write lock
+        # while the worker works. Its few writes below happen before any worker runs.
+        self.session = Session(get_db(self.app).engine, expire_on_commit=False)
+        versions.load_default_catalogue(self.session)
+        project = str(uuid.uuid4())
+        self.api = ApiClient(self.app, tokens.create_token(self.session, project), project)
+        env = dict(os.environ, **{f"DBAAS_{k}": str(v) for k, v in self.settings.items()})
+        self.env = env
+        self.tmp_path = tmp_path
+        self.worker = Worker(env, tmp_path / "worker.log")
+        self.extra_workers: list[Worker] = []
+
+    def add_worker(self) -> Worker:
+        worker = Worker(self.env, self.tmp_path / f"worker-{len(self.extra_workers) + 2}.log")
+        self.extra_workers.append(worker)
+        worker.start()
+        return worker
+
+    def version_uri(self) -> str:
+        versions_list = self.api.get("/v1/types/postgres/versions").json["versions"]
+        return f"/v1/types/postgres/versions/{versions_list[0]['uuid']}"
+
+    def create_instance(self, name: str) -> dict:
+        answer = self.api.post(
+            "/v1/postgres/instances",
+            json={
+                "name": name,
+                "cpu": 1,
+                "ram": 1024,
+                "disk_size": 8,
+                "nodes_number": 1,
+                "version": self.version_uri(),
+            },
+        )
+        assert answer.status_code == 201, answer.json
+        return answer.json
+
+    def operations(self, instance: dict) -> list[dict]:
+        return self.api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
+
+    def wait_for(self, predicate, what: str, timeout: float = 90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.3)
+        pytest.fail(
+            f"timed out waiting for {what}\n--- worker log ---\n{self.worker.log()[-4000:]}"
+        )
+
+    def wait_status(self, path: str, status: str, timeout: float = 90) -> dict:
+        return self.wait_for(
+            lambda: (body := self.api.get(path).json) and body.get("status") == status and body,
+            f"{path} to be {status}",
+            timeout,
+        )
+
+    def close(self) -> None:
+        for worker in (self.worker, *self.extra_workers):
+            worker.kill()
+        # A killed worker's ansible-playbook may still run: stop it by its recorded PID.
+        self.session.rollback()
+        for operation in self.session.scalars(select(Operation)):
+            stop_orphaned_run(operation.runner_pid, self.data_dir / "runs" / operation.uuid)
+        self.session.close()
+        get_db(self.app).engine.dispose()
+
+
+@pytest.fixture
+def pipeline(tmp_path, redis_url):
+    pipeline = Pipeline(tmp_path, redis_url)
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()

@@ -1,0 +1,212 @@
+"""API -> Redis -> worker -> ansible-runner -> events -> the status the API shows."""
+
+import contextlib
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.models import Operation
+from tests.services import fresh
+
+INSTANCES = "/v1/postgres/instances"
+
+
+def test_instance_create_runs_its_playbook_to_active(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("demo")
+    path = f"{INSTANCES}/{instance['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE")
+    assert active["error"] is None
+    [operation] = pipeline.operations(instance)
+    assert operation["status"] == "SUCCEEDED"
+    assert operation["action"] == "create"
+    assert operation["attempts"] == 1
+    assert operation["progress"]["done"] == operation["progress"]["total"] > 0
+    assert operation["started_at"] and operation["finished_at"]
+    marker = Path(pipeline.settings["DATA_DIR"]) / "markers" / operation["uuid"]
+    assert marker.read_text() == "instance create\n"
+    shown = pipeline.api.get(f"{path}/operations/{operation['uuid']}").json
+    assert shown == operation
+    run_log = Path(pipeline.settings["DATA_DIR"]) / "runs" / operation["uuid"] / "run.log"
+    assert "TASK Leave a marker" in run_log.read_text()
+
+
+def test_failed_task_puts_the_instance_in_error_with_the_reason(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("fail-image")
+    failed = pipeline.wait_status(f"{INSTANCES}/{instance['uuid']}", "ERROR")
+    assert failed["error"] == {
+        "message": "image debian-bookworm-pg15 refused by the test playbook",
+        "task": "Fail as asked",
+        "host": "localhost",
+    }
+    [operation] = pipeline.operations(instance)
+    assert operation["status"] == "FAILED"
+    assert operation["error"] == failed["error"]
+
+
+def test_user_waits_for_its_instance_then_becomes_active(pipeline):
+    pipeline.worker.start()
+    pipeline.add_worker()  # a free worker takes the user's job at once: it must wait
+    instance = pipeline.create_instance("slow-users")
+    base = f"{INSTANCES}/{instance['uuid']}"
+    user = pipeline.api.post(f"{base}/users", json={"name": "u1", "password": "password1"}).json
+    waiting = pipeline.wait_for(
+        lambda: next(
+            (
+                o
+                for o in pipeline.operations(instance)
+                if o["target_type"] == "user"
+                and "waiting" in ((o["progress"] or {}).get("task") or "")
+            ),
+            None,
+        ),
+        "the user operation to wait",
+    )
+    assert waiting["status"] == "PENDING"
+    assert pipeline.api.get(f"{base}/users/{user['uuid']}").json["status"] == "NEW"
+    pipeline.wait_status(f"{base}/users/{user['uuid']}", "ACTIVE")
+    create_user, create_instance = pipeline.operations(instance)
+    assert create_user["started_at"] >= create_instance["finished_at"]
+
+
+def test_user_of_a_failed_instance_waits_and_runs_after_the_fix(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("fail-first")
+    base = f"{INSTANCES}/{instance['uuid']}"
+    user = pipeline.api.post(f"{base}/users", json={"name": "u1", "password": "password1"}).json
+    pipeline.wait_status(base, "ERROR")
+    user_operation = next(o for o in pipeline.operations(instance) if o["target_type"] == "user")
+    assert user_operation["status"] == "PENDING"  # waits; does not fail
+    fixed = pipeline.api.put(base, json={"name": "fixed", "cpu": 2})
+    assert fixed.status_code == 200
+    assert fixed.json["status"] == "IN_PROGRESS"
+    pipeline.wait_status(base, "ACTIVE")
+    pipeline.wait_status(f"{base}/users/{user['uuid']}", "ACTIVE")
+
+
+def test_a_change_while_another_runs_is_409(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("slow-busy")
+    base = f"{INSTANCES}/{instance['uuid']}"
+    running = pipeline.wait_for(
+        lambda: next((o for o in pipeline.operations(instance) if o["status"] == "RUNNING"), None),
+        "the create to run",
+    )
+    for answer in (pipeline.api.put(base, json={"cpu": 2}), pipeline.api.delete(base)):
+        assert answer.status_code == 409
+        assert answer.json["operation"] == running["uuid"]
+    pipeline.wait_status(base, "ACTIVE")
+    assert pipeline.api.delete(base).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(base).status_code == 404, "the delete")
+
+
+def test_worker_killed_mid_run_is_recovered(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("slow-crash")
+    session = pipeline.session
+
+    def running_with_pid():
+        fresh(session)
+        operation = session.scalars(select(Operation)).one()
+        session.rollback()
+        return operation.runner_pid and operation
+
+    orphan = pipeline.wait_for(running_with_pid, "ansible-playbook to start").runner_pid
+    pipeline.worker.kill()
+    assert os.path.exists(f"/proc/{orphan}")  # the run outlives its worker ...
+    pipeline.worker.start()
+    active = pipeline.wait_status(f"{INSTANCES}/{instance['uuid']}", "ACTIVE")
+    [operation] = pipeline.operations(instance)
+    assert operation["status"] == "SUCCEEDED"
+    assert operation["attempts"] == 2
+    assert active["error"] is None
+    assert not _alive(orphan)  # ... until recovery stops it
+    assert "requeued" in pipeline.worker.log()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_redis_restarted_with_pending_operations_loses_nothing(tmp_path):
+    from tests.jobs.conftest import Pipeline
+    from tests.services import redis_server
+
+    with redis_server() as first_url:
+        pipeline = Pipeline(tmp_path, first_url)
+        made = [pipeline.create_instance(f"queued-{n}") for n in range(2)]
+        assert len(pipeline.api.get(INSTANCES).json) == 2
+    # Both were on the queue of a Redis that went away with its data.
+    port = first_url.rsplit(":", 1)[1].split("/")[0]
+    with redis_server(int(port)) as second_url:
+        assert second_url == first_url
+        try:
+            pipeline.worker.start()
+            for instance in made:
+                pipeline.wait_status(f"{INSTANCES}/{instance['uuid']}", "ACTIVE")
+        finally:
+            pipeline.close()
+
+
+def test_passwords_appear_nowhere(pipeline):
+    """The plaintext of a user's password exists only inside the request that carried it."""
+    import sqlite3
+
+    import redis
+
+    passwords = ("Plain-Text-Pa55word!", "Rotated-Pa55word?")
+    pipeline.worker.start()
+    instance = pipeline.create_instance("secrets")
+    base = f"{INSTANCES}/{instance['uuid']}"
+    user = pipeline.api.post(f"{base}/users", json={"name": "u", "password": passwords[0]}).json
+    pipeline.wait_status(f"{base}/users/{user['uuid']}", "ACTIVE")
+    changed = pipeline.api.put(f"{base}/users/{user['uuid']}", json={"password": passwords[1]})
+    assert changed.status_code == 200
+    pipeline.wait_status(f"{base}/users/{user['uuid']}", "ACTIVE")
+
+    places = {}
+    data_dir = Path(pipeline.settings["DATA_DIR"])
+    for path in [*data_dir.rglob("*"), *pipeline.tmp_path.glob("worker*.log")]:
+        if path.is_file():
+            places[str(path)] = path.read_bytes()
+    with sqlite3.connect(data_dir / "dbaas.db") as database:
+        places["database dump"] = "\n".join(database.iterdump()).encode()
+    places.update(redis_contents(redis.Redis.from_url(pipeline.settings["REDIS_URL"])))
+    hits = [where for where, content in places.items() for p in passwords if p.encode() in content]
+    assert hits == []
+    # The search reads real content: the verifier is in the database, jobs in Redis.
+    assert b"SCRAM-SHA-256$4096:" in places["database dump"]
+    assert any(where.startswith("redis b'rq:job:") for where in places)
+
+
+def redis_contents(client) -> dict[str, bytes]:
+    """Every value in Redis, RQ's zlib-compressed job data unpacked."""
+    import zlib
+
+    contents = {}
+    for key in client.scan_iter("*"):
+        kind = client.type(key)
+        if kind == b"string":
+            values = [client.get(key)]
+        elif kind == b"hash":
+            values = [*client.hgetall(key).keys(), *client.hgetall(key).values()]
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            values = list(client.smembers(key))
+        elif kind == b"zset":
+            values = client.zrange(key, 0, -1)
+        else:
+            values = [client.dump(key) or b""]
+        unpacked = []
+        for value in values:
+            with contextlib.suppress(zlib.error):
+                unpacked.append(zlib.decompress(value))
+        contents[f"redis {key!r}"] = b"\n".join([*values, *unpacked])
+    return contents
