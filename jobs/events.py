@@ -157,8 +157,8 @@ def operation_parked(session: Session, operation: Operation, reason: str) -> Non
     operation.parked = True
     operation.enqueued_at = None
     operation.progress = {"done": 0, "total": None, "task": reason, "host": None}
-    session.commit()
     _log(operation, "waiting", reason=reason)
+    session.commit()
 
 
 def operation_started(session: Session, operation: Operation) -> None:
@@ -172,8 +172,8 @@ def operation_started(session: Session, operation: Operation) -> None:
     # An instance shows its provisioning; users and databases go NEW -> ACTIVE directly.
     if resource is not None and operation.target == Target.INSTANCE:
         resource.status = Status.IN_PROGRESS
-    session.commit()
     _log(operation, "started", attempt=operation.attempts)
+    session.commit()
 
 
 def progress_changed(session: Session, operation: Operation, tracker: RunTracker) -> None:
@@ -217,14 +217,15 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
     if resource is not None:
         resource.status = Status.ERROR
         resource.error = error
-    session.commit()
     _log(operation, "failed", error=error.get("message"), task=error.get("task"))
+    session.commit()
 
 
 def operation_succeeded(session: Session, operation: Operation) -> None:
     operation.status = OperationStatus.SUCCEEDED
     operation.finished_at = utcnow()
     operation.runner_pid = None
+    _log(operation, "succeeded")
     resource = target_of(session, operation)
     if resource is not None:
         if operation.action == Action.DELETE:
@@ -233,7 +234,6 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
             resource.status = Status.ACTIVE
             resource.error = None
     session.commit()
-    _log(operation, "succeeded")
 
 
 def operation_requeued(session: Session, operation: Operation, reason: str) -> None:
@@ -243,16 +243,18 @@ def operation_requeued(session: Session, operation: Operation, reason: str) -> N
     operation.runner_pid = None
     operation.heartbeat_at = None
     operation.progress = {"done": 0, "total": None, "task": f"retrying: {reason}", "host": None}
-    session.commit()
     _log(operation, "requeued", reason=reason, attempts=operation.attempts)
+    session.commit()
 
 
 def _log(operation: Operation, event: str, **fields: Any) -> None:
+    """One logfmt line per state change. Called inside the open transaction: the
+    instance's uuid is read there, never by opening a new one."""
     extra = " ".join(f"{key}={value!r}" for key, value in fields.items())
     log.info(
-        "operation=%s instance_id=%s target=%s target_uuid=%s action=%s event=%s %s",
+        "operation=%s instance=%s target=%s target_uuid=%s action=%s event=%s %s",
         operation.uuid,
-        operation.instance_id,
+        operation.instance.uuid,
         operation.target,
         operation.target_uuid,
         operation.action,
