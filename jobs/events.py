@@ -50,6 +50,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 def _message_of(result: dict[str, Any]) -> str:
     if result.get("censored"):
         return "the task failed; its output is hidden (no_log)"
+    output = (result.get("stderr") or result.get("stdout") or "").strip()
+    if result.get("msg") == "non-zero return code" and output:
+        # A command's own words say more than Ansible's.
+        return f"{output.splitlines()[-1]} (exit {result.get('rc')})"
     for key in ("msg", "stderr", "reason", "stdout", "module_stderr", "module_stdout"):
         value = result.get(key)
         if value:

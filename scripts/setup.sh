@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${DBAAS_DATA_DIR:-$PWD/.data}
 REDIS_URL=${DBAAS_REDIS_URL:-redis://127.0.0.1:6379/0}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-server redis-tools
-              postgresql postgresql-client)
+              postgresql postgresql-client
+              # the nspawn lab: root images, nodes, their disks and network
+              debootstrap systemd-container iproute2 util-linux e2fsprogs)
 
 say() { echo "setup: $*"; }
 
@@ -73,9 +75,19 @@ start_postgresql() {
     fi
 }
 
+service_ssh_key() {
+    # The key the service logs in to lab nodes with: made once, kept with the data.
+    local key=$DATA_DIR/ssh/id_ed25519
+    [ -f "$key" ] && return 0
+    say "creating the service's SSH key $key"
+    mkdir -p -m 700 "$DATA_DIR/ssh"
+    ssh-keygen -q -t ed25519 -N "" -C "dbaas service" -f "$key"
+}
+
 install_packages
 python_env
 mkdir -p "$DATA_DIR"
+service_ssh_key
 start_redis
 start_postgresql
 DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>/dev/null

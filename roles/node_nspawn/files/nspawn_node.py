@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Start, stop or inspect one lab node: a systemd-nspawn container.
+
+  nspawn_node.py start NAME ROOT BRIDGE DISK STATE_DIR
+  nspawn_node.py stop STATE_DIR
+  nspawn_node.py status STATE_DIR
+
+The node is tracked by its init's PID (the nspawn process's child): the init outlives
+nspawn, SIGRTMIN+3 to it powers the node off cleanly, SIGKILL ends it at once.
+Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (in clock ticks since boot): with the PID, an identity
+    that survives PID reuse."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _record(state: Path, name: str, pid: int) -> None:
+    (state / name).write_text(f"{pid} {_start_time(pid)}\n")
+
+
+def _recorded(state: Path, name: str) -> int | None:
+    """The recorded PID if that very process still runs (not a zombie, not a reuse)."""
+    try:
+        pid_text, started = (state / name).read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if not _is_alive(pid) or _start_time(pid) != started:
+        return None
+    return pid
+
+
+def _is_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def node_init(state: Path) -> int | None:
+    """The node's init PID, if that process is still this node's init."""
+    return _recorded(state, "init.pid")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def start(name: str, root: str, bridge: str, disk: str, state: Path) -> str:
+    if node_init(state):
+        return "running"
+    log = open(state / "console.log", "ab")  # noqa: SIM115 (inherited by the node)
+    nspawn = subprocess.Popen(
+        [
+            "systemd-nspawn",
+            "--quiet",
+            f"--directory={root}",
+            f"--machine={name}",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            f"--network-bridge={bridge}",
+            f"--bind={disk}:/dev/vdb",
+            "--console=pipe",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # outlives the worker, the API and this script
+    )
+    _record(state, "nspawn.pid", nspawn.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = _children(nspawn.pid)
+        if children:
+            _record(state, "init.pid", children[0])
+            return "started"
+        if nspawn.poll() is not None:
+            sys.exit(f"systemd-nspawn exited with {nspawn.returncode}; see {state}/console.log")
+        time.sleep(0.05)
+    sys.exit("the node's init did not start within 30 s")
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _is_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _is_alive(pid)
+
+
+def stop(state: Path) -> str:
+    init = node_init(state)
+    nspawn = _recorded(state, "nspawn.pid")
+    if init is None and nspawn is None:
+        return "absent"
+    if init is not None:
+        os.kill(init, signal.SIGRTMIN + 3)  # clean power-off
+        if not _wait_gone(init, 30):
+            os.kill(init, signal.SIGKILL)  # ends the node's whole PID namespace
+            _wait_gone(init, 10)
+    # nspawn exits once its node is gone (and takes the veth with it).
+    if nspawn is not None and not _wait_gone(nspawn, 10):
+        os.kill(nspawn, signal.SIGKILL)
+        _wait_gone(nspawn, 5)
+    return "stopped"
+
+
+def main(argv: list[str]) -> None:
+    command = argv[1]
+    if command == "start":
+        name, root, bridge, disk, state = argv[2:7]
+        print(start(name, root, bridge, disk, Path(state)))
+    elif command == "stop":
+        print(stop(Path(argv[2])))
+    elif command == "status":
+        print("running" if node_init(Path(argv[2])) else "absent")
+    else:
+        sys.exit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

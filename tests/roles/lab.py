@@ -1,0 +1,196 @@
+"""A throw-away lab for role tests: its own bridge and subnet, its own SSH key, its
+own state directory; removed afterwards even when the test fails."""
+
+import contextlib
+import ipaddress
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from jobs import inputs
+from jobs.events import RunTracker
+from jobs.runner import run_playbook
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPOSITORY / "playbooks"
+ROLES = REPOSITORY / "roles"
+IMAGE = "debian-bookworm-pg15"
+
+
+def free_subnet() -> ipaddress.IPv4Network:
+    used = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for third in range(100, 200):
+        network = ipaddress.IPv4Network(f"172.30.{third}.0/24")
+        if str(network) not in used and f"172.30.{third}." not in used:
+            return network
+    raise RuntimeError("no free 172.30.x.0/24 for a test lab")
+
+
+class Lab:
+    def __init__(self, tmp_path: Path, nodes: int):
+        tag = secrets.token_hex(3)
+        self.tmp_path = tmp_path
+        self.bridge = f"dbt{tag}"
+        self.network = free_subnet()
+        hosts = list(self.network.hosts())
+        self.state_dir = tmp_path / "nodes"
+        self.key = tmp_path / "id_ed25519"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True
+        )
+        self.nodes = [
+            {"name": f"t{tag}{n}", "address": str(hosts[n + 1]), "index": n} for n in range(nodes)
+        ]
+        self.runs = 0
+        self.seen_processes: set[tuple[int, str]] = set()
+
+    def remember_processes(self) -> None:
+        """Note each node's init and nspawn (PID, start time) while they run."""
+        for record in self.state_dir.glob("*/*.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                pid, started = record.read_text().split()
+                self.seen_processes.add((int(pid), started))
+
+    def extravars(self, **overrides) -> dict:
+        variables = {
+            "dbaas_nodes": self.nodes,
+            "root_image_name": IMAGE,
+            "node_nspawn_state_dir": str(self.state_dir),
+            "node_nspawn_bridge": self.bridge,
+            "node_nspawn_bridge_address": str(next(self.network.hosts())),
+            "node_nspawn_prefix": self.network.prefixlen,
+            "node_nspawn_ssh_public_key": self.key.with_suffix(".pub").read_text(),
+            "node_nspawn_remove_bridge": True,
+        }
+        variables.update(overrides)
+        return variables
+
+    def inventory(self) -> dict:
+        hosts = {
+            node["name"]: {
+                "ansible_host": node["address"],
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(self.key),
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null",
+                "ansible_python_interpreter": "/usr/bin/python3",
+            }
+            for node in self.nodes
+        }
+        return {
+            "all": {
+                "children": {
+                    inputs.CONTROL_GROUP: {
+                        "hosts": {
+                            "localhost": {
+                                "ansible_connection": "local",
+                                "ansible_python_interpreter": sys.executable,
+                            }
+                        }
+                    },
+                    inputs.NODES_GROUP: {"hosts": hosts},
+                }
+            }
+        }
+
+    def play(self, playbook: str, **overrides):
+        self.runs += 1
+        tracker = RunTracker()
+        outcome = run_playbook(
+            self.tmp_path / f"run-{self.runs}",
+            PLAYBOOKS / playbook,
+            self.inventory(),
+            self.extravars(**overrides),
+            roles_dir=ROLES,
+            timeout=900,
+            on_event=tracker.feed,
+        )
+        return outcome, tracker
+
+    def ssh(self, node: dict, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(self.key),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=5",
+                f"root@{node['address']}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+    # --- what is left on the host ---------------------------------------------------
+
+    def leftovers(self) -> dict[str, list[str]]:
+        state = str(self.state_dir)
+        processes = [str(pid) for pid in self.seen_processes if _same_process(*pid)]
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                if state.encode() in cmdline.read_bytes():
+                    processes.append(cmdline.parent.name)
+        mounts = [line for line in Path("/proc/mounts").read_text().splitlines() if state in line]
+        loops = [
+            line
+            for line in subprocess.run(
+                ["losetup", "-a"], capture_output=True, text=True
+            ).stdout.splitlines()
+            if state in line
+        ]
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        interfaces = [
+            name
+            for name in [self.bridge] + [f"vb-{n['name']}" for n in self.nodes]
+            if f" {name}:" in links or f" {name}@" in links
+        ]
+        addresses = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True)
+        network_prefix = str(self.network.network_address).rsplit(".", 1)[0] + "."
+        files = [str(p) for p in self.state_dir.glob("*")] if self.state_dir.exists() else []
+        return {
+            "processes": processes,
+            "mounts": mounts,
+            "loop devices": loops,
+            "interfaces": interfaces,
+            "addresses": [a for a in addresses.stdout.splitlines() if network_prefix in a],
+            "files": files,
+        }
+
+    def force_clean(self) -> None:
+        """Last resort after a failed test: remove by hand what the playbook did not."""
+        self.remember_processes()
+        for pid, started in self.seen_processes:
+            if _same_process(pid, started):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for node in self.nodes:
+            directory = self.state_dir / node["name"]
+            subprocess.run(["umount", "-l", str(directory / "merged")], capture_output=True)
+            found = subprocess.run(
+                ["losetup", "-j", str(directory / "data.img")], capture_output=True, text=True
+            )
+            for line in found.stdout.splitlines():
+                subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
+def _same_process(pid: int, started: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == started

@@ -1,0 +1,56 @@
+"""Lab nodes from the real playbooks: two nspawn nodes from the root image, with data
+disks, on a private bridge; reachable, talking to each other, growing online, and
+leaving nothing behind when deleted."""
+
+import pytest
+
+from tests.roles.lab import Lab
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path, nodes=2)
+    try:
+        yield lab
+    finally:
+        lab.play("nodes_delete.yml")
+        lab.force_clean()
+
+
+def test_two_nodes_live_grow_and_vanish(lab):
+    outcome, tracker = lab.play("nodes_create.yml")
+    assert outcome.status == "successful", (tracker.failure, outcome.stdout_tail)
+    lab.remember_processes()
+    assert len(lab.seen_processes) == 4  # an init and an nspawn per node
+    first, second = lab.nodes
+
+    for node, other in ((first, second), (second, first)):
+        assert lab.ssh(node, "hostname").stdout.strip() == node["name"]
+        lab.ssh(node, f"ping -c 1 -W 2 {other['address']}")
+        mounted = lab.ssh(node, "findmnt -n -o SOURCE,FSTYPE /var/lib/postgresql").stdout
+        assert mounted.split() == ["/dev/vdb", "xfs"]
+        lab.ssh(node, "echo kept > /var/lib/postgresql/marker && sync")
+
+    # Running it again changes nothing.
+    again, _ = lab.play("nodes_create.yml")
+    assert again.status == "successful"
+
+    before = int(lab.ssh(first, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
+    grown, tracker = lab.play("disk_grow.yml", node_nspawn_disk_gb=12)
+    assert grown.status == "successful", tracker.failure
+    after = int(lab.ssh(first, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
+    assert before < 8 * 1024 < after <= 12 * 1024
+    assert lab.ssh(first, "cat /var/lib/postgresql/marker").stdout == "kept\n"
+
+    deleted, tracker = lab.play("nodes_delete.yml")
+    assert deleted.status == "successful", tracker.failure
+    assert lab.leftovers() == {
+        "processes": [],
+        "mounts": [],
+        "loop devices": [],
+        "interfaces": [],
+        "addresses": [],
+        "files": [],
+    }
+    again, _ = lab.play("nodes_delete.yml")
+    assert again.status == "successful"
