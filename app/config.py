@@ -26,6 +26,11 @@ class DefaultConfig:
     HEARTBEAT_INTERVAL = 5
     HEARTBEAT_TIMEOUT = 60
     MAX_ATTEMPTS = 3
+    # The nspawn lab: the private network its nodes live on (the host takes the first
+    # address, on the bridge), where images are cached and node state is kept.
+    LAB_NETWORK = "172.30.213.0/24"
+    LAB_BRIDGE = "dbaas0"
+    IMAGE_CACHE_DIR = "/var/cache/dbaas/images"
     # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE = 3600
     RUN_TIMEOUT_UPDATE = 3600
@@ -57,6 +62,9 @@ _ENV_SETTINGS: dict[str, type] = {
     "RUN_TIMEOUT_CREATE": float,
     "RUN_TIMEOUT_UPDATE": float,
     "RUN_TIMEOUT_DELETE": float,
+    "LAB_NETWORK": str,
+    "LAB_BRIDGE": str,
+    "IMAGE_CACHE_DIR": str,
 }
 
 

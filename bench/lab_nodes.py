@@ -47,7 +47,9 @@ def main() -> None:
         started = time.monotonic()
         outcome, tracker = lab.play("nodes_create.yml", **extra)
         assert outcome.status == "successful", tracker.failure
-        print(f"nodes_create, {args.nodes} nodes, image cached: {time.monotonic() - started:6.1f} s")
+        print(
+            f"nodes_create, {args.nodes} nodes, image cached: {time.monotonic() - started:6.1f} s"
+        )
 
         # Boot alone: stop the nodes, then start them again and time sshd's answer.
         outcome, _ = lab.play("nodes_delete.yml", **extra, node_nspawn_remove_bridge=False)
@@ -56,8 +58,10 @@ def main() -> None:
         total = time.monotonic() - started
         assert outcome.status == "successful", tracker.failure
         ssh = [wait_ssh(node["address"]) for node in lab.nodes]
-        print(f"nodes_create again from nothing: {total:6.1f} s (sshd answering at once: "
-              f"{max(ssh):.2f} s after)")
+        print(
+            f"nodes_create again from nothing: {total:6.1f} s (sshd answering at once: "
+            f"{max(ssh):.2f} s after)"
+        )
 
         started = time.monotonic()
         outcome, _ = lab.play("nodes_delete.yml", **extra)

@@ -1,7 +1,9 @@
 """What a playbook is given: an inventory and extravars, built from the database by
 id. Users' passwords exist here only as SCRAM verifiers."""
 
+import ipaddress
 import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,9 +15,23 @@ CONTROL_GROUP = "control"  # the host that builds machines: this one
 NODES_GROUP = "nodes"  # the instance's PostgreSQL nodes
 
 
-def inventory(instance: Instance) -> dict[str, Any]:
+def ssh_key(settings: dict[str, Any]) -> Path:
+    """The service's key for logging in to nodes (made by `make setup`)."""
+    return Path(settings["DATA_DIR"]) / "ssh" / "id_ed25519"
+
+
+def inventory(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
     nodes = {
-        node.name: {"ansible_host": node.address, "dbaas_node_index": node.index}
+        node.name: {
+            "ansible_host": node.address,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(ssh_key(settings)),
+            # Lab nodes are remade with new host keys: trust is the private bridge.
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "dbaas_node_index": node.index,
+        }
         for node in instance.nodes
         if node.address
     }
@@ -35,12 +51,29 @@ def inventory(instance: Instance) -> dict[str, Any]:
     }
 
 
+def lab_variables(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
+    """The nspawn provider's role variables, from configuration."""
+    network = ipaddress.IPv4Network(settings["LAB_NETWORK"])
+    public_key = ssh_key(settings).with_suffix(".pub")
+    return {
+        "root_image_name": instance.version.image,
+        "root_image_cache_dir": settings["IMAGE_CACHE_DIR"],
+        "node_nspawn_state_dir": str(Path(settings["DATA_DIR"]) / "nodes"),
+        "node_nspawn_bridge": settings["LAB_BRIDGE"],
+        "node_nspawn_bridge_address": str(next(network.hosts())),
+        "node_nspawn_prefix": network.prefixlen,
+        "node_nspawn_disk_gb": instance.disk_size,
+        "node_nspawn_ssh_public_key": public_key.read_text() if public_key.exists() else "",
+    }
+
+
 def extravars(
-    session: Session, operation: Operation, instance: Instance, data_dir: str
+    session: Session, operation: Operation, instance: Instance, settings: dict[str, Any]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The playbook's variables, and the strings to redact from anything it reports."""
     variables: dict[str, Any] = {
-        "dbaas_data_dir": data_dir,
+        **lab_variables(instance, settings),
+        "dbaas_data_dir": settings["DATA_DIR"],
         "dbaas_operation": {
             "uuid": operation.uuid,
             "action": operation.action,

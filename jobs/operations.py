@@ -14,7 +14,7 @@ from app import config
 from app.database import make_engine, writer
 from app.models import Action, Instance, Operation, OperationStatus, Target, utcnow
 from app.queue import JobQueue
-from jobs import events, inputs, scheduling
+from jobs import events, inputs, nodes, scheduling
 from jobs.runner import run_playbook
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,17 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
     if operation is None:
         return outcome
     instance = session.get(Instance, operation.instance_id)
+    if operation.target == Target.INSTANCE and operation.action != Action.DELETE:
+        try:
+            nodes.allocate(session, instance, settings["LAB_NETWORK"])
+        except nodes.PoolExhausted as exc:
+            events.operation_failed(
+                session, operation, {"message": str(exc), "task": None, "host": None}
+            )
+            return "failed"
     playbook = Path(settings["PLAYBOOKS_DIR"]) / PLAYBOOKS[(operation.target, operation.action)]
-    variables, secrets = inputs.extravars(session, operation, instance, settings["DATA_DIR"])
-    host_inventory = inputs.inventory(instance)
+    variables, secrets = inputs.extravars(session, operation, instance, settings)
+    host_inventory = inputs.inventory(instance, settings)
     directory = run_dir(settings, operation.uuid)
     tracker = events.RunTracker(secrets=secrets, expected_tasks=_expected_tasks(settings, playbook))
     session.commit()  # no transaction stays open while Ansible runs

@@ -1,0 +1,53 @@
+"""An instance's nodes as records: names and addresses from the lab network, allocated
+in the database so that no two nodes share one; a deleted instance's rows go with it,
+which releases its addresses."""
+
+import ipaddress
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models import Instance, Node, Status
+
+
+class PoolExhausted(Exception):
+    pass
+
+
+def node_name() -> str:
+    # 12 characters: nspawn names the host side of the veth "vb-<name>" (15 at most).
+    return "pg" + uuid.uuid4().hex[:10]
+
+
+def _free_addresses(session: Session, network: ipaddress.IPv4Network):
+    used = set(session.scalars(select(Node.address).where(Node.address.is_not(None))))
+    hosts = network.hosts()
+    next(hosts)  # the first address is the host's own, on the bridge
+    for address in hosts:
+        if str(address) not in used:
+            yield str(address)
+
+
+def allocate(session: Session, instance: Instance, network: str, attempts: int = 5) -> list[Node]:
+    """Give the instance nodes_number nodes, each with a free address (idempotent)."""
+    pool = ipaddress.IPv4Network(network)
+    for _ in range(attempts):
+        wanted = set(range(1, instance.nodes_number + 1)) - {n.index for n in instance.nodes}
+        free = _free_addresses(session, pool)
+        try:
+            for index in sorted(wanted):
+                address = next(free, None)
+                if address is None:
+                    session.rollback()
+                    raise PoolExhausted(f"no free address left in the lab network {network}")
+                instance.nodes.append(
+                    Node(index=index, name=node_name(), address=address, status=Status.NEW)
+                )
+            session.commit()
+            return sorted(instance.nodes, key=lambda node: node.index)
+        except IntegrityError:
+            # Another job took an address between our read and our write: read again.
+            session.rollback()
+    raise PoolExhausted("could not allocate addresses: too much contention")

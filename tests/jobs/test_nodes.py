@@ -1,0 +1,74 @@
+"""Node records and lab addresses, on a real database."""
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.database import make_engine, writer
+from app.models import Node
+from app.services import instances, versions
+from jobs import nodes
+
+PROJECT = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+
+
+@pytest.fixture
+def session(tmp_path):
+    url = f"sqlite:///{tmp_path / 'dbaas.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with Session(writer(engine), expire_on_commit=False) as session:
+        versions.load_default_catalogue(session)
+        yield session
+    engine.dispose()
+
+
+def new_instance(session, name, nodes_number):
+    version = versions.list_versions(session)[0]
+    body = {
+        "name": name,
+        "cpu": 1,
+        "ram": 1024,
+        "disk_size": 8,
+        "nodes_number": nodes_number,
+        "sync_replica_number": 0,
+        "version": version.uuid,
+    }
+    return instances.create_instance(session, PROJECT, body)[0]
+
+
+def test_nodes_get_distinct_addresses_across_instances(session):
+    first = nodes.allocate(session, new_instance(session, "a", 3), "10.99.0.0/29")
+    second = nodes.allocate(session, new_instance(session, "b", 2), "10.99.0.0/29")
+    addresses = [n.address for n in first + second]
+    assert addresses == ["10.99.0.2", "10.99.0.3", "10.99.0.4", "10.99.0.5", "10.99.0.6"]
+    assert [n.index for n in first] == [1, 2, 3]
+    assert all(len(n.name) == 12 for n in first + second)
+
+
+def test_allocation_is_idempotent_and_grows(session):
+    instance = new_instance(session, "a", 1)
+    once = nodes.allocate(session, instance, "10.99.0.0/29")
+    assert nodes.allocate(session, instance, "10.99.0.0/29") == once
+    instance.nodes_number = 3
+    session.commit()
+    grown = nodes.allocate(session, instance, "10.99.0.0/29")
+    assert grown[0] is once[0]
+    assert len(grown) == 3
+
+
+def test_an_exhausted_pool_says_so(session):
+    nodes.allocate(session, new_instance(session, "a", 5), "10.99.0.0/29")
+    with pytest.raises(nodes.PoolExhausted, match="10.99.0.0/29"):
+        nodes.allocate(session, new_instance(session, "b", 1), "10.99.0.0/29")
+
+
+def test_deleting_an_instance_releases_its_addresses(session):
+    instance = new_instance(session, "a", 5)
+    nodes.allocate(session, instance, "10.99.0.0/29")
+    session.delete(instance)  # as a successful delete operation does
+    session.commit()
+    assert session.scalars(select(Node)).all() == []
+    again = nodes.allocate(session, new_instance(session, "b", 5), "10.99.0.0/29")
+    assert len(again) == 5
