@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -130,6 +131,10 @@ class Instance(Timestamped, Base):
     nodes: Mapped[list["Node"]] = relationship(
         back_populates="instance", cascade="all, delete-orphan", order_by="Node.index"
     )
+    # Loaded only to be deleted with the instance (the rows hold no plaintext).
+    secrets: Mapped[list["InstanceSecret"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def effective_sync_replica_number(self) -> int:
@@ -139,6 +144,19 @@ class Instance(Timestamped, Base):
     @property
     def ipsv4(self) -> list[str]:
         return [node.address for node in self.nodes if node.address]
+
+
+class InstanceSecret(Base):
+    """An internal credential of an instance, encrypted (app.secrets); never shown."""
+
+    __tablename__ = "instance_secrets"
+    __table_args__ = (UniqueConstraint("instance_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Node(Timestamped, Base):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import secrets as app_secrets
 from app.models import Instance, Operation, Target
 from jobs.events import target_of
 
@@ -96,7 +97,9 @@ def extravars(
             {"name": n.name, "index": n.index, "address": n.address} for n in instance.nodes
         ],
     }
-    secrets: tuple[str, ...] = ()
+    credentials = app_secrets.credentials(session, instance, settings)
+    variables["dbaas_credentials"] = credentials
+    secrets: tuple[str, ...] = tuple(credentials.values())
     target = target_of(session, operation)
     if operation.target == Target.USER and target is not None:
         variables["dbaas_user"] = {
@@ -105,7 +108,7 @@ def extravars(
             "description": target.description,
             "password_verifier": target.password_verifier,
         }
-        secrets = (target.password_verifier,)
+        secrets += (target.password_verifier,)
     elif operation.target == Target.DATABASE and target is not None:
         variables["dbaas_database"] = {
             "uuid": target.uuid,

@@ -84,10 +84,20 @@ service_ssh_key() {
     ssh-keygen -q -t ed25519 -N "" -C "dbaas service" -f "$key"
 }
 
+secret_key() {
+    # Encrypts instances' internal credentials at rest; kept out of the database.
+    [ -n "${DBAAS_SECRET_KEY:-}" ] || [ -f "$DATA_DIR/secret.key" ] && return 0
+    say "creating the secret key $DATA_DIR/secret.key"
+    (umask 077; .venv/bin/python -c \
+        'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
+        > "$DATA_DIR/secret.key")
+}
+
 install_packages
 python_env
 mkdir -p "$DATA_DIR"
 service_ssh_key
+secret_key
 start_redis
 start_postgresql
 DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>/dev/null

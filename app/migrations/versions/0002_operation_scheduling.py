@@ -1,4 +1,4 @@
-"""operation scheduling and node names
+"""operation scheduling, node names and instance secrets
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "instance_secrets",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("instance_id", "name"),
+    )
     # No node exists yet in any deployment before this revision: the empty default
     # only satisfies NOT NULL.
     with op.batch_alter_table("nodes", schema=None) as batch_op:
@@ -37,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("instance_secrets")
     with op.batch_alter_table("operations", schema=None) as batch_op:
         batch_op.drop_column("runner_pid")
         batch_op.drop_column("heartbeat_at")
