@@ -57,6 +57,7 @@ def lab_variables(instance: Instance, settings: dict[str, Any]) -> dict[str, Any
     network = ipaddress.IPv4Network(settings["LAB_NETWORK"])
     public_key = ssh_key(settings).with_suffix(".pub")
     return {
+        "dbaas_lab_network": str(network),
         "root_image_name": instance.version.image,
         "root_image_cache_dir": settings["IMAGE_CACHE_DIR"],
         "node_nspawn_state_dir": str(Path(settings["DATA_DIR"]) / "nodes"),

@@ -64,6 +64,7 @@ class Lab:
             "node_nspawn_prefix": self.network.prefixlen,
             "node_nspawn_ssh_public_key": self.key.with_suffix(".pub").read_text(),
             "node_nspawn_remove_bridge": True,
+            "dbaas_lab_network": str(self.network),
         }
         variables.update(overrides)
         return variables
