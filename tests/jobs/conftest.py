@@ -72,7 +72,7 @@ class Worker:
 
 
 class Pipeline:
-    def __init__(self, tmp_path: Path, redis_url: str):
+    def __init__(self, tmp_path: Path, redis_url: str, **settings):
         self.data_dir = tmp_path / "data"
         self.database_url = f"sqlite:///{self.data_dir / 'dbaas.db'}"
         self.settings = {
@@ -83,6 +83,7 @@ class Pipeline:
             "PLAYBOOKS_DIR": str(PLAYBOOKS),
             "HEARTBEAT_INTERVAL": 1,
             "HEARTBEAT_TIMEOUT": 4,
+            **settings,
         }
         self.data_dir.mkdir()
         migrate.upgrade(self.database_url)
@@ -109,18 +110,16 @@ class Pipeline:
         versions_list = self.api.get("/v1/types/postgres/versions").json["versions"]
         return f"/v1/types/postgres/versions/{versions_list[0]['uuid']}"
 
-    def create_instance(self, name: str) -> dict:
-        answer = self.api.post(
-            "/v1/postgres/instances",
-            json={
-                "name": name,
-                "cpu": 1,
-                "ram": 1024,
-                "disk_size": 8,
-                "nodes_number": 1,
-                "version": self.version_uri(),
-            },
-        )
+    def create_instance(self, name: str, **sizes) -> dict:
+        body = {
+            "name": name,
+            "cpu": 1,
+            "ram": 1024,
+            "disk_size": 8,
+            "nodes_number": 1,
+            "version": self.version_uri(),
+        }
+        answer = self.api.post("/v1/postgres/instances", json=dict(body, **sizes))
         assert answer.status_code == 201, answer.json
         return answer.json
 

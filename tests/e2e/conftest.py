@@ -1,0 +1,50 @@
+"""End to end: the API (test client), a real worker process, the repository's own
+playbooks, and real lab nodes on a bridge and subnet of the test's own. Whatever the
+outcome, the test's nodes, mounts, loop devices and bridge are removed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.jobs.conftest import Pipeline
+from tests.roles.lab import REPOSITORY, free_subnet
+
+NSPAWN_NODE = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
+
+
+def remove_lab(data_dir: Path, bridge: str) -> None:
+    for node in sorted((data_dir / "nodes").glob("*")):
+        subprocess.run([sys.executable, str(NSPAWN_NODE), "stop", str(node)], capture_output=True)
+        subprocess.run(["umount", "-l", str(node / "merged")], capture_output=True)
+        attached = subprocess.run(
+            ["losetup", "-j", str(node / "data.img")], capture_output=True, text=True
+        )
+        for line in attached.stdout.splitlines():
+            subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+@pytest.fixture
+def lab_pipeline(tmp_path, redis_url, monkeypatch):
+    network = free_subnet()
+    bridge = f"dbe{tmp_path.name[-6:].replace('_', '')[:6]}"
+    pipeline = Pipeline(
+        tmp_path,
+        redis_url,
+        PLAYBOOKS_DIR=str(REPOSITORY / "playbooks"),
+        LAB_NETWORK=str(network),
+        LAB_BRIDGE=bridge,
+        HEARTBEAT_TIMEOUT=60,
+    )
+    key = pipeline.data_dir / "ssh" / "id_ed25519"
+    key.parent.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pipeline.network = network
+    pipeline.bridge = bridge
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+        remove_lab(pipeline.data_dir, bridge)

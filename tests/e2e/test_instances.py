@@ -1,0 +1,76 @@
+"""An API user's instance on real lab machines: POST, wait for ACTIVE, a Patroni
+cluster with its synchronous standby; DELETE, and nothing is left on the host."""
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+INSTANCES = "/v1/postgres/instances"
+
+
+def port_open(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def patroni_cluster(address: str) -> dict:
+    with urllib.request.urlopen(f"http://{address}:8008/cluster", timeout=5) as answer:
+        return json.load(answer)
+
+
+def host_leftovers(data_dir: Path, bridge: str) -> list[str]:
+    nodes = str(data_dir / "nodes")
+    left = [line for line in Path("/proc/mounts").read_text().splitlines() if nodes in line]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if nodes.encode() in cmdline.read_bytes():
+                left.append(f"process {cmdline.parent.name}")
+        except OSError:
+            continue
+    left += [str(path) for path in Path(nodes).glob("*")] if Path(nodes).exists() else []
+    return left
+
+
+def test_three_nodes_one_sync_replica_from_post_to_delete(lab_pipeline):
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    instance = pipeline.create_instance("e2e", nodes_number=3, sync_replica_number=1, disk_size=8)
+    path = f"{INSTANCES}/{instance['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    assert active["error"] is None
+    assert len(active["ipsv4"]) == 3
+    assert all(ip.startswith(str(pipeline.network.network_address)[:-1]) for ip in active["ipsv4"])
+    [operation] = pipeline.operations(instance)
+    assert operation["status"] == "SUCCEEDED"
+
+    for address in active["ipsv4"]:
+        assert port_open(address, 5432)
+    members = patroni_cluster(active["ipsv4"][0])["members"]
+    assert sorted(m["role"] for m in members) == ["leader", "replica", "sync_standby"]
+    assert {m["host"] for m in members} == set(active["ipsv4"])
+
+    assert pipeline.api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+    for address in active["ipsv4"]:
+        assert not port_open(address, 5432)
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def test_the_specs_manifest_one_node_one_sync_replica(lab_pipeline):
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    instance = pipeline.create_instance(
+        "demo-cluster", nodes_number=1, sync_replica_number=1, disk_size=15
+    )
+    path = f"{INSTANCES}/{instance['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    assert active["effective_sync_replica_number"] == 0
+    [member] = patroni_cluster(active["ipsv4"][0])["members"]
+    assert member["role"] == "leader"
+    assert pipeline.api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
