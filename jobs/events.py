@@ -193,12 +193,23 @@ def run_finished(
 ) -> None:
     """Map a finished run (successful, failed, timeout, canceled) to every status."""
     _nodes_from(session, operation, tracker.hosts)
+    if status != "successful" and operation.target == Target.INSTANCE:
+        _release_unbuilt_nodes(session, operation)
     if status == "successful":
         done = tracker.tasks_started
         operation.progress = dict(tracker.progress(), done=done, total=done)
         operation_succeeded(session, operation)
     else:
         operation_failed(session, operation, tracker.error_for(status, stdout_tail))
+
+
+def _release_unbuilt_nodes(session: Session, operation: Operation) -> None:
+    """Nodes no playbook ever reached have no machine: give their addresses back."""
+    unbuilt = session.scalars(
+        select(Node).where(Node.instance_id == operation.instance_id, Node.status == Status.NEW)
+    )
+    for node in unbuilt:
+        session.delete(node)
 
 
 def _nodes_from(session: Session, operation: Operation, hosts: dict[str, str]) -> None:

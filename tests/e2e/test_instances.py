@@ -74,3 +74,36 @@ def test_the_specs_manifest_one_node_one_sync_replica(lab_pipeline):
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):
+    """An admin's mistake shows as the instance's error, and leaves nothing behind."""
+    pipeline = lab_pipeline
+    from app.services import tokens
+
+    admin = tokens.create_token(pipeline.session, pipeline.api.project_id, is_admin=True)
+    pipeline.api.token = admin
+    version = pipeline.api.post(
+        "/v1/types/postgres/versions",
+        json={"name": "PostgreSQL 99", "image": "debian-nowhere-pg99"},
+    ).json
+    pipeline.worker.start()
+    answer = pipeline.api.post(
+        INSTANCES,
+        json={
+            "name": "doomed",
+            "cpu": 1,
+            "ram": 1024,
+            "disk_size": 8,
+            "nodes_number": 3,
+            "version": version["uuid"],
+        },
+    )
+    path = f"{INSTANCES}/{answer.json['uuid']}"
+    failed = pipeline.wait_status(path, "ERROR", timeout=120)
+    assert "debian-nowhere-pg99" in failed["error"]["message"]
+    assert failed["ipsv4"] == []  # its addresses went back to the pool
+    [operation] = pipeline.operations(answer.json)
+    assert operation["status"] == "FAILED"
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+    assert not Path("/var/cache/dbaas/images/debian-nowhere-pg99").exists()
