@@ -68,6 +68,8 @@ class Action(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    # Internal: bring an instance's stopped machines back (host reboot, node crash).
+    START = "start"
 
 
 class Target(enum.StrEnum):

@@ -4,6 +4,7 @@ which releases its addresses."""
 
 import ipaddress
 import uuid
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -51,3 +52,26 @@ def allocate(session: Session, instance: Instance, network: str, attempts: int =
             # Another job took an address between our read and our write: read again.
             session.rollback()
     raise PoolExhausted("could not allocate addresses: too much contention")
+
+
+def machine_running(state_dir: Path) -> bool:
+    """Whether a lab node's recorded init (PID and start time) still runs."""
+    try:
+        pid, started = (state_dir / "init.pid").read_text().split()
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return False
+    return fields[0] != "Z" and fields[19] == started
+
+
+def stopped_instances(session: Session, nodes_dir: Path) -> list[Instance]:
+    """ACTIVE instances with a node that should run and does not."""
+    active = session.scalars(select(Instance).where(Instance.status == Status.ACTIVE)).all()
+    return [
+        instance
+        for instance in active
+        if any(
+            node.status == Status.ACTIVE and not machine_running(nodes_dir / node.name)
+            for node in instance.nodes
+        )
+    ]

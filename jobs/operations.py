@@ -24,6 +24,7 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.INSTANCE, Action.CREATE): "instance_create.yml",
     (Target.INSTANCE, Action.UPDATE): "instance_update.yml",
     (Target.INSTANCE, Action.DELETE): "instance_delete.yml",
+    (Target.INSTANCE, Action.START): "nodes_start.yml",
     (Target.USER, Action.CREATE): "user_create.yml",
     (Target.USER, Action.UPDATE): "user_update.yml",
     (Target.USER, Action.DELETE): "user_delete.yml",
@@ -120,7 +121,7 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
 
 
 def _timeout_kind(action: str) -> str:
-    return {"create": "CREATE", "update": "UPDATE", "delete": "DELETE"}[action]
+    return {"create": "CREATE", "update": "UPDATE", "delete": "DELETE", "start": "CREATE"}[action]
 
 
 def _open_log(directory: Path):

@@ -13,9 +13,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Operation, OperationStatus, utcnow
+from app.models import Action, Operation, OperationStatus, Target, utcnow
 from app.queue import JobQueue, job_id, relay_outbox
-from jobs import events
+from app.services import operations
+from jobs import events, nodes
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,25 @@ def requeue_lost(session: Session, job_queue: JobQueue) -> int:
     return lost
 
 
+def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
+    """Reconcile: an ACTIVE instance whose machines stopped (host reboot, a node's
+    crash) gets a start operation, unless a change of it is already under way."""
+    started = 0
+    for instance in nodes.stopped_instances(session, Path(settings["DATA_DIR"]) / "nodes"):
+        if operations.unfinished(session, instance.uuid) is None:
+            operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.START)
+            session.commit()
+            log.info("instance=%s has stopped nodes: start operation recorded", instance.uuid)
+            started += 1
+    return started
+
+
 def sweep(session: Session, settings: dict[str, Any], job_queue: JobQueue) -> dict[str, int]:
     """One round of recovery, run at worker start and periodically."""
     summary = {
         "dead": recover_dead_runs(session, settings),
         "lost": requeue_lost(session, job_queue),
+        "restarts": restart_stopped_nodes(session, settings),
     }
     summary["relayed"] = relay_outbox(session, job_queue, include_parked=True)
     if any(summary.values()):

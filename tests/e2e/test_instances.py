@@ -2,6 +2,8 @@
 cluster with its synchronous standby; DELETE, and nothing is left on the host."""
 
 import json
+import os
+import signal
 import socket
 import urllib.request
 from pathlib import Path
@@ -60,7 +62,7 @@ def test_three_nodes_one_sync_replica_from_post_to_delete(lab_pipeline):
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
 
 
-def test_the_specs_manifest_one_node_one_sync_replica(lab_pipeline):
+def test_the_specs_manifest_one_node_one_sync_replica_survives_a_node_crash(lab_pipeline):
     pipeline = lab_pipeline
     pipeline.worker.start()
     instance = pipeline.create_instance(
@@ -71,6 +73,23 @@ def test_the_specs_manifest_one_node_one_sync_replica(lab_pipeline):
     assert active["effective_sync_replica_number"] == 0
     [member] = patroni_cluster(active["ipsv4"][0])["members"]
     assert member["role"] == "leader"
+
+    # The machine dies (SIGKILL to its init ends the whole node); the worker's
+    # reconcile brings it back with its data disk, and PostgreSQL with it.
+    [node_dir] = (pipeline.data_dir / "nodes").glob("*")
+    init = int((node_dir / "init.pid").read_text().split()[0])
+    os.kill(init, signal.SIGKILL)
+    pipeline.wait_for(lambda: not port_open(active["ipsv4"][0], 5432), "the node to die", 30)
+    pipeline.wait_for(
+        lambda: any(
+            o["action"] == "start" and o["status"] == "SUCCEEDED"
+            for o in pipeline.operations(instance)
+        ),
+        "the reconcile's start operation",
+        180,
+    )
+    assert pipeline.api.get(path).json["status"] == "ACTIVE"
+    pipeline.wait_for(lambda: port_open(active["ipsv4"][0], 5432), "PostgreSQL to be back", 60)
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []

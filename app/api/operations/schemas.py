@@ -28,7 +28,9 @@ class OperationSchema(ma.Schema):
     instance = ma.fields.Function(lambda op: instance_uri(op.instance.uuid), dump_only=True)
     target = ma.fields.Function(_target_uri, dump_only=True)
     target_type = ma.fields.String(attribute="target", dump_only=True)
-    action = ma.fields.String(dump_only=True, metadata={"enum": ["create", "update", "delete"]})
+    action = ma.fields.String(
+        dump_only=True, metadata={"enum": ["create", "update", "delete", "start"]}
+    )
     status = ma.fields.String(dump_only=True, metadata={"enum": [s.value for s in OperationStatus]})
     progress = ma.fields.Nested(ProgressSchema, allow_none=True, dump_only=True)
     error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
@@ -40,4 +42,4 @@ class OperationSchema(ma.Schema):
 
 class OperationQuerySchema(PageQuerySchema):
     status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in OperationStatus]))
-    action = ma.fields.String(validate=ma.validate.OneOf(["create", "update", "delete"]))
+    action = ma.fields.String(validate=ma.validate.OneOf(["create", "update", "delete", "start"]))
