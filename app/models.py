@@ -147,6 +147,14 @@ class Instance(Timestamped, Base):
     def ipsv4(self) -> list[str]:
         return [node.address for node in self.nodes if node.address]
 
+    @property
+    def connection_uri(self) -> str | None:
+        """libpq multi-host URI that always reaches the primary (no user, no password)."""
+        if self.status != "ACTIVE" or not self.ipsv4:
+            return None
+        hosts = ",".join(f"{address}:5432" for address in self.ipsv4)
+        return f"postgresql://{hosts}/postgres?target_session_attrs=read-write"
+
 
 class InstanceSecret(Base):
     """An internal credential of an instance, encrypted (app.secrets); never shown."""

@@ -8,6 +8,9 @@ import socket
 import urllib.request
 from pathlib import Path
 
+import psycopg
+import pytest
+
 INSTANCES = "/v1/postgres/instances"
 
 
@@ -37,28 +40,93 @@ def host_leftovers(data_dir: Path, bridge: str) -> list[str]:
     return left
 
 
-def test_three_nodes_one_sync_replica_from_post_to_delete(lab_pipeline):
+def connect(host: str, user: str, password: str, dbname: str, **options):
+    return psycopg.connect(
+        host=host,
+        port=5432,
+        user=user,
+        password=password,
+        dbname=dbname,
+        connect_timeout=5,
+        **options,
+    )
+
+
+def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
     pipeline = lab_pipeline
     pipeline.worker.start()
-    instance = pipeline.create_instance("e2e", nodes_number=3, sync_replica_number=1, disk_size=8)
+    instance = pipeline.create_instance("e2e", nodes_number=3, sync_replica_number=1)
     path = f"{INSTANCES}/{instance['uuid']}"
     active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    ips = active["ipsv4"]
     assert active["error"] is None
-    assert len(active["ipsv4"]) == 3
-    assert all(ip.startswith(str(pipeline.network.network_address)[:-1]) for ip in active["ipsv4"])
-    [operation] = pipeline.operations(instance)
-    assert operation["status"] == "SUCCEEDED"
-
-    for address in active["ipsv4"]:
-        assert port_open(address, 5432)
-    members = patroni_cluster(active["ipsv4"][0])["members"]
+    assert len(ips) == 3
+    assert active["connection_uri"] == (
+        f"postgresql://{','.join(ip + ':5432' for ip in ips)}/postgres"
+        "?target_session_attrs=read-write"
+    )
+    members = patroni_cluster(ips[0])["members"]
     assert sorted(m["role"] for m in members) == ["leader", "replica", "sync_standby"]
-    assert {m["host"] for m in members} == set(active["ipsv4"])
+
+    # A user and a database it owns, through the API.
+    password = "app-Secret-pass-1"
+    user = pipeline.api.post(
+        f"{path}/users", json={"name": "app_user", "password": password, "description": "app"}
+    ).json
+    database = pipeline.api.post(
+        f"{path}/databases", json={"name": "app_db", "owner": user["uuid"]}
+    ).json
+    pipeline.wait_status(f"{path}/users/{user['uuid']}", "ACTIVE", timeout=180)
+    pipeline.wait_status(f"{path}/databases/{database['uuid']}", "ACTIVE", timeout=180)
+
+    # The user logs in on every node (the primary and both replicas) ...
+    for ip in ips:
+        with connect(ip, "app_user", password, "app_db") as conn:
+            assert conn.execute("select current_user").fetchone()[0] == "app_user"
+    # ... and not with a wrong password.
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        connect(ips[0], "app_user", password + "x", "app_db")
+
+    # 1000 rows through the multi-host URI land on the primary and reach every node.
+    with psycopg.connect(
+        active["connection_uri"].replace("/postgres?", "/app_db?"),
+        user="app_user",
+        password=password,
+        connect_timeout=5,
+    ) as conn:
+        conn.execute("create table t (n int primary key)")
+        conn.execute("insert into t select generate_series(1, 1000)")
+    for ip in ips:
+
+        def replicated(ip=ip):
+            with connect(ip, "app_user", password, "app_db") as conn:
+                try:
+                    return conn.execute("select count(*) from t").fetchone()[0] == 1000
+                except psycopg.errors.UndefinedTable:
+                    return False
+
+        pipeline.wait_for(replicated, f"the rows on {ip}", 60)
+
+    # Dropping the database, then its owner: the user can no longer log in.
+    assert pipeline.api.delete(f"{path}/databases/{database['uuid']}").status_code == 204
+    pipeline.wait_for(
+        lambda: pipeline.api.get(f"{path}/databases/{database['uuid']}").status_code == 404,
+        "the database to go",
+        180,
+    )
+    assert pipeline.api.delete(f"{path}/users/{user['uuid']}").status_code == 204
+    pipeline.wait_for(
+        lambda: pipeline.api.get(f"{path}/users/{user['uuid']}").status_code == 404,
+        "the user to go",
+        180,
+    )
+    with pytest.raises(psycopg.OperationalError):
+        connect(ips[0], "app_user", password, "postgres")
 
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
-    for address in active["ipsv4"]:
-        assert not port_open(address, 5432)
+    for ip in ips:
+        assert not port_open(ip, 5432)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
 
 

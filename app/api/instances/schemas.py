@@ -41,6 +41,11 @@ class InstanceSchema(ma.Schema):
     status = status_field()
     error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
     ipsv4 = ma.fields.List(ma.fields.String(), dump_only=True)
+    connection_uri = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "multi-host libpq URI reaching the primary; add user and dbname"},
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
