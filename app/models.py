@@ -182,6 +182,8 @@ class Node(Timestamped, Base):
     # The host name in inventories and on the machine.
     name: Mapped[str] = mapped_column(String(63), unique=True)
     address: Mapped[str | None] = mapped_column(String(45), unique=True, default=None)
+    # Runs an etcd member: decided when the instance is created, never moved.
+    etcd_member: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 

@@ -97,6 +97,9 @@ def extravars(
         "dbaas_nodes": [
             {"name": n.name, "index": n.index, "address": n.address} for n in instance.nodes
         ],
+        "dbaas_etcd_members": [
+            {"name": n.name, "address": n.address} for n in instance.nodes if n.etcd_member
+        ],
     }
     credentials = app_secrets.credentials(session, instance, settings)
     variables["dbaas_credentials"] = credentials

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Instance, Node, Status
 
+ETCD_MEMBERS = 3
+
 
 class PoolExhausted(Exception):
     pass
@@ -34,6 +36,8 @@ def _free_addresses(session: Session, network: ipaddress.IPv4Network):
 def allocate(session: Session, instance: Instance, network: str, attempts: int = 5) -> list[Node]:
     """Give the instance nodes_number nodes, each with a free address (idempotent)."""
     pool = ipaddress.IPv4Network(network)
+    # etcd runs on the first nodes an instance gets (3 at most), and stays there.
+    first_allocation = not instance.nodes
     for _ in range(attempts):
         wanted = set(range(1, instance.nodes_number + 1)) - {n.index for n in instance.nodes}
         free = _free_addresses(session, pool)
@@ -44,7 +48,13 @@ def allocate(session: Session, instance: Instance, network: str, attempts: int =
                     session.rollback()
                     raise PoolExhausted(f"no free address left in the lab network {network}")
                 instance.nodes.append(
-                    Node(index=index, name=node_name(), address=address, status=Status.NEW)
+                    Node(
+                        index=index,
+                        name=node_name(),
+                        address=address,
+                        status=Status.NEW,
+                        etcd_member=first_allocation and index <= ETCD_MEMBERS,
+                    )
                 )
             session.commit()
             return sorted(instance.nodes, key=lambda node: node.index)

@@ -375,3 +375,11 @@ def test_unknown_instance_is_404(api):
     assert api.get(f"{INSTANCES}/not-a-uuid").status_code == 404
     assert api.put(f"{INSTANCES}/{uuid.uuid4()}", json={"cpu": 2}).status_code == 404
     assert api.delete(f"{INSTANCES}/{uuid.uuid4()}").status_code == 404
+
+
+def test_nodes_number_cannot_decrease_yet(api, instance, settle):
+    settle()
+    answer = api.put(f"{INSTANCES}/{instance['uuid']}", json={"nodes_number": 2})
+    assert answer.status_code == 422
+    assert "cannot decrease" in answer.json["errors"]["nodes_number"][0]
+    assert api.put(f"{INSTANCES}/{instance['uuid']}", json={"nodes_number": 4}).status_code == 200

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -194,3 +195,65 @@ def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):
     assert operation["status"] == "FAILED"
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
     assert not Path("/var/cache/dbaas/images/debian-nowhere-pg99").exists()
+
+
+def test_update_grows_disk_size_nodes_and_sync_keeping_the_data(lab_pipeline):
+    from app import secrets as app_secrets
+    from app.models import Instance
+
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    instance = pipeline.create_instance("grow", nodes_number=1, sync_replica_number=0)
+    path = f"{INSTANCES}/{instance['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    record = pipeline.session.query(Instance).filter_by(uuid=instance["uuid"]).one()
+    settings = pipeline.settings
+    superuser = app_secrets.credentials(pipeline.session, record, settings)["superuser"]
+    pipeline.session.rollback()
+    with connect(active["ipsv4"][0], "postgres", superuser, "postgres") as conn:
+        conn.execute("create table kept (n int)")
+        conn.execute("insert into kept select generate_series(1, 500)")
+
+    changed = pipeline.api.put(
+        path,
+        json={"disk_size": 10, "cpu": 2, "ram": 2048, "nodes_number": 2, "sync_replica_number": 1},
+    )
+    assert changed.status_code == 200
+    assert changed.json["status"] == "IN_PROGRESS"
+    grown = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    assert len(grown["ipsv4"]) == 2
+    members = patroni_cluster(grown["ipsv4"][0])["members"]
+    assert sorted(m["role"] for m in members) == ["leader", "sync_standby"]
+    assert not any(m.get("pending_restart") for m in members)
+    with psycopg.connect(
+        grown["connection_uri"], user="postgres", password=superuser, connect_timeout=5
+    ) as conn:
+        assert conn.execute("select count(*) from kept").fetchone()[0] == 500
+        assert conn.execute("show shared_buffers").fetchone()[0] == "512MB"
+        assert conn.execute("show max_parallel_workers").fetchone()[0] == "2"
+    key = pipeline.data_dir / "ssh" / "id_ed25519"
+    for ip in grown["ipsv4"]:
+        size = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(key),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                f"root@{ip}",
+                "df -B1G --output=size /var/lib/postgresql | tail -1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert int(size) == 10
+
+    assert pipeline.api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []

@@ -138,11 +138,13 @@ class Pipeline:
         )
 
     def wait_status(self, path: str, status: str, timeout: float = 90) -> dict:
-        return self.wait_for(
-            lambda: (body := self.api.get(path).json) and body.get("status") == status and body,
-            f"{path} to be {status}",
-            timeout,
-        )
+        def reached():
+            body = self.api.get(path).json
+            if body.get("status") == "ERROR" and status != "ERROR":
+                pytest.fail(f"{path} went ERROR waiting for {status}: {body.get('error')}")
+            return body.get("status") == status and body
+
+        return self.wait_for(reached, f"{path} to be {status}", timeout)
 
     def close(self) -> None:
         for worker in (self.worker, *self.extra_workers):

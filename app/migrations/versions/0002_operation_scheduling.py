@@ -35,6 +35,9 @@ def upgrade() -> None:
             sa.Column("name", sa.String(length=63), nullable=False, server_default="")
         )
         batch_op.create_unique_constraint("uq_nodes_name", ["name"])
+        batch_op.add_column(
+            sa.Column("etcd_member", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
     with op.batch_alter_table("operations", schema=None) as batch_op:
         batch_op.add_column(
@@ -56,5 +59,6 @@ def downgrade() -> None:
         batch_op.drop_column("parked")
 
     with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.drop_column("etcd_member")
         batch_op.drop_constraint("uq_nodes_name", type_="unique")
         batch_op.drop_column("name")
