@@ -42,9 +42,12 @@ Admin token (also in $TOKEN_FILE):
 
   export DBAAS_URL=$URL DBAAS_TOKEN=$TOKEN
 
-Try it (see README.md for the whole walk-through):
+Try it (README.md has the whole walk-through: instance, user, database, psql):
 
   curl -s -H "Authorization: Bearer \$DBAAS_TOKEN" \$DBAAS_URL/v1/types/postgres/versions
+
+The first instance also builds the root image (about a minute, once; progress in
+GET /v1/postgres/instances/<uuid>/operations and in $DATA_DIR/worker.log).
 
 Ctrl-C stops the API and the worker.
 INFO
