@@ -31,7 +31,7 @@ def refuse_if_busy(session: Session, target_uuid: str, what: str) -> None:
     blocking = unfinished(session, target_uuid)
     if blocking is not None:
         raise Conflict(
-            f"The {what} has a {blocking.action} operation {blocking.status.lower()}; "
+            f"The {what} has an operation ({blocking.action}) {blocking.status.lower()}; "
             "retry when it has finished.",
             operation=blocking.uuid,
         )
