@@ -5,12 +5,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.roles.lab import ssh
 
 INSTANCES = "/v1/postgres/instances"
 
@@ -233,25 +234,7 @@ def test_update_grows_disk_size_nodes_and_sync_keeping_the_data(lab_pipeline):
         assert conn.execute("show max_parallel_workers").fetchone()[0] == "2"
     key = pipeline.data_dir / "ssh" / "id_ed25519"
     for ip in grown["ipsv4"]:
-        size = subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(key),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                f"root@{ip}",
-                "df -B1G --output=size /var/lib/postgresql | tail -1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        size = ssh(key, ip, "df -B1G --output=size /var/lib/postgresql | tail -1").stdout
         assert int(size) == 10
 
     assert pipeline.api.delete(path).status_code == 204

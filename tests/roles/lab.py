@@ -20,6 +20,24 @@ ROLES = REPOSITORY / "roles"
 IMAGE = "debian-bookworm-pg15"
 
 
+def ssh(key: Path, address: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command as root on a lab node (host keys change with every node: no check)."""
+    options = [
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "LogLevel=ERROR",
+        "BatchMode=yes",
+        "ConnectTimeout=5",
+    ]
+    return subprocess.run(
+        ["ssh", "-i", str(key), *(f"-o{option}" for option in options), f"root@{address}", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
 def free_subnet() -> ipaddress.IPv4Network:
     used = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     for third in range(100, 200):
@@ -112,29 +130,7 @@ class Lab:
         return outcome, tracker
 
     def ssh(self, node: dict, command: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(self.key),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=5",
-                f"root@{node['address']}",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-        )
+        return ssh(self.key, node["address"], command, check=check)
 
     # --- what is left on the host ---------------------------------------------------
 
