@@ -2,6 +2,8 @@
 disks, on a private bridge; reachable, talking to each other, growing online, and
 leaving nothing behind when deleted."""
 
+from pathlib import Path
+
 import pytest
 
 from tests.roles.lab import Lab
@@ -22,6 +24,10 @@ def test_two_nodes_live_grow_and_vanish(lab):
     assert outcome.status == "successful", (tracker.failure, outcome.stdout_tail)
     lab.remember_processes()
     assert len(lab.seen_processes) == 4  # an init and an nspawn per node
+    for node in lab.nodes:
+        # The recorded init is the node's systemd, not nspawn's short-lived helper.
+        pid = (lab.state_dir / node["name"] / "init.pid").read_text().split()[0]
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
     first, second = lab.nodes
 
     for node, other in ((first, second), (second, first)):

@@ -57,6 +57,13 @@ def node_init(state: Path) -> int | None:
     return _recorded(state, "init.pid")
 
 
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -94,10 +101,12 @@ def start(name: str, root: str, bridge: str, disk: str, state: Path) -> str:
     _record(state, "nspawn.pid", nspawn.pid)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        children = _children(nspawn.pid)
-        if children:
-            _record(state, "init.pid", children[0])
-            return "started"
+        # nspawn's first child only sets the namespaces up and goes away; the node's
+        # init is the child that has become systemd.
+        for child in _children(nspawn.pid):
+            if _command_name(child) == "systemd":
+                _record(state, "init.pid", child)
+                return "started"
         if nspawn.poll() is not None:
             sys.exit(f"systemd-nspawn exited with {nspawn.returncode}; see {state}/console.log")
         time.sleep(0.05)
@@ -116,6 +125,9 @@ def _wait_gone(pid: int, seconds: float) -> bool:
 def stop(state: Path) -> str:
     init = node_init(state)
     nspawn = _recorded(state, "nspawn.pid")
+    if init is None and nspawn is not None:
+        # Killing nspawn would not stop the node: find its init through it.
+        init = next((c for c in _children(nspawn) if _command_name(c) == "systemd"), None)
     if init is None and nspawn is None:
         return "absent"
     if init is not None:
