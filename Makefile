@@ -19,6 +19,7 @@ test: setup lint
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ansible-lint -q
 
 format:
 	$(VENV)/bin/ruff check --fix .
