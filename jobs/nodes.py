@@ -2,6 +2,7 @@
 in the database so that no two nodes share one; a deleted instance's rows go with it,
 which releases its addresses."""
 
+import importlib.util
 import ipaddress
 import uuid
 from pathlib import Path
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.config import REPOSITORY
 from app.models import Instance, Node, Status
 
 ETCD_MEMBERS = 3
@@ -64,14 +66,21 @@ def allocate(session: Session, instance: Instance, network: str, attempts: int =
     raise PoolExhausted("could not allocate addresses: too much contention")
 
 
+def _load_node_script():
+    """The node_nspawn role's helper: the one authority on whether a node runs."""
+    path = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
+    spec = importlib.util.spec_from_file_location("nspawn_node", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nspawn_node = _load_node_script()
+
+
 def machine_running(state_dir: Path) -> bool:
     """Whether a lab node's recorded init (PID and start time) still runs."""
-    try:
-        pid, started = (state_dir / "init.pid").read_text().split()
-        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, ValueError):
-        return False
-    return fields[0] != "Z" and fields[19] == started
+    return nspawn_node.node_init(state_dir) is not None
 
 
 def stopped_instances(session: Session, nodes_dir: Path) -> list[Instance]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.conftest import Pipeline
-from tests.roles.lab import REPOSITORY, free_subnet
+from tests.roles.lab import REPOSITORY, detach_node, free_subnet
 
 NSPAWN_NODE = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
 
@@ -17,12 +17,7 @@ NSPAWN_NODE = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
 def remove_lab(data_dir: Path, bridge: str) -> None:
     for node in sorted((data_dir / "nodes").glob("*")):
         subprocess.run([sys.executable, str(NSPAWN_NODE), "stop", str(node)], capture_output=True)
-        subprocess.run(["umount", "-l", str(node / "merged")], capture_output=True)
-        attached = subprocess.run(
-            ["losetup", "-j", str(node / "data.img")], capture_output=True, text=True
-        )
-        for line in attached.stdout.splitlines():
-            subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+        detach_node(node)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 

@@ -2,7 +2,6 @@
 the jobs from a real Redis and runs the test playbooks with ansible-runner."""
 
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -19,22 +18,14 @@ from app import create_app, migrate
 from app.database import get_db
 from app.models import Operation
 from app.services import tokens, versions
+from jobs.nodes import nspawn_node
 from jobs.recovery import stop_orphaned_run
 from tests.client import ApiClient
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
-def _nspawn_node_script():
-    """The node_nspawn role's helper, whose process walking the tests reuse."""
-    path = Path(__file__).resolve().parents[2] / "roles/node_nspawn/files/nspawn_node.py"
-    spec = importlib.util.spec_from_file_location("nspawn_node", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-children_of = _nspawn_node_script()._children
+children_of = nspawn_node._children
 
 
 class Worker:

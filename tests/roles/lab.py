@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jobs import inputs
 from jobs.events import RunTracker
+from jobs.nodes import nspawn_node
 from jobs.runner import run_playbook
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -175,19 +176,19 @@ class Lab:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         for node in self.nodes:
-            directory = self.state_dir / node["name"]
-            subprocess.run(["umount", "-l", str(directory / "merged")], capture_output=True)
-            found = subprocess.run(
-                ["losetup", "-j", str(directory / "data.img")], capture_output=True, text=True
-            )
-            for line in found.stdout.splitlines():
-                subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+            detach_node(self.state_dir / node["name"])
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 
 def _same_process(pid: int, started: str) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == started
+    return nspawn_node._is_alive(pid) and nspawn_node._start_time(pid) == started
+
+
+def detach_node(directory: Path) -> None:
+    """Unmount a node's root and free its loop devices (after its init is gone)."""
+    subprocess.run(["umount", "-l", str(directory / "merged")], capture_output=True)
+    found = subprocess.run(
+        ["losetup", "-j", str(directory / "data.img")], capture_output=True, text=True
+    )
+    for line in found.stdout.splitlines():
+        subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
