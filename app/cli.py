@@ -138,5 +138,14 @@ def db_upgrade(config: dict) -> None:
     click.echo("database schema is up to date", err=True)
 
 
+def _add_client_commands() -> None:
+    from app.cli_client import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_client_commands()
+
 if __name__ == "__main__":
     main()

@@ -75,6 +75,7 @@ class RunTracker:
     hosts: dict[str, str] = field(default_factory=dict)
     ansible_pid: int | None = None
     lines: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # "host: task" that changed something
 
     def feed(self, event: dict[str, Any]) -> bool:
         """Take one event; True when the progress shown to users changed."""
@@ -107,6 +108,8 @@ class RunTracker:
             return True
         if kind in ("runner_on_ok", "runner_on_skipped"):
             self.host = data.get("host")
+            if (data.get("res") or {}).get("changed"):
+                self.changed.append(f"{self.host}: {data.get('task') or self.task}")
             return False
         if kind == "playbook_on_stats":
             for host in _hosts_in(data):

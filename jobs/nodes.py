@@ -2,7 +2,6 @@
 in the database so that no two nodes share one; a deleted instance's rows go with it,
 which releases its addresses."""
 
-import importlib.util
 import ipaddress
 import uuid
 from pathlib import Path
@@ -11,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.config import REPOSITORY
+from app import role_code
 from app.models import Instance, Node, Status
 
 ETCD_MEMBERS = 3
@@ -66,16 +65,8 @@ def allocate(session: Session, instance: Instance, network: str, attempts: int =
     raise PoolExhausted("could not allocate addresses: too much contention")
 
 
-def _load_node_script():
-    """The node_nspawn role's helper: the one authority on whether a node runs."""
-    path = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
-    spec = importlib.util.spec_from_file_location("nspawn_node", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-nspawn_node = _load_node_script()
+# The node_nspawn role's helper: the one authority on whether a node runs.
+nspawn_node = role_code.load("node_nspawn", "files/nspawn_node.py")
 
 
 def machine_running(state_dir: Path) -> bool:

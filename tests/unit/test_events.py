@@ -93,3 +93,19 @@ def test_no_log_output_is_not_shown():
 )
 def test_redact(text, expected):
     assert redact(text, (SECRET,)) == expected
+
+
+def test_tasks_that_changed_something_are_listed():
+    tracker = RunTracker()
+    for changed in (True, False):
+        tracker.feed(
+            {
+                "event": "runner_on_ok",
+                "event_data": {
+                    "host": "n1",
+                    "task": f"task {changed}",
+                    "res": {"changed": changed},
+                },
+            }
+        )
+    assert tracker.changed == ["n1: task True"]

@@ -80,3 +80,16 @@ def test_prohibited_password_is_used_as_it_is():
     raw = "pass\u0007word"
     expected = hashlib.pbkdf2_hmac("sha256", raw.encode(), salt, 4096)
     assert scram.salted_password(raw, salt) == expected
+
+
+def test_the_roles_filter_keeps_a_verifier_and_a_still_matching_password():
+    from app import role_code
+
+    scram_verifier = role_code.load("pg_user", "filter_plugins/scram.py").scram_verifier
+    stored = scram.verifier("sre-secret")
+    assert scram_verifier(stored) == stored
+    assert scram_verifier("sre-secret", stored) == stored  # running again changes nothing
+    changed = scram_verifier("other-secret", stored)
+    assert changed != stored and scram.matches("other-secret", changed)
+    fresh = scram_verifier("sre-secret", None)
+    assert scram.is_verifier(fresh) and "sre-secret" not in fresh

@@ -1,0 +1,304 @@
+"""`dbaas instances|users|databases ...`: the API from a shell (DBAAS_URL, DBAAS_TOKEN),
+with a live progress line (the current Ansible task) while waiting."""
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+from app.client import ApiError, Client
+from app.services.references import INSTANCES_PATH
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _client() -> Client:
+    token = os.environ.get("DBAAS_TOKEN")
+    if not token:
+        raise click.UsageError("set DBAAS_TOKEN (make run prints one)")
+    try:
+        return Client(os.environ.get("DBAAS_URL", DEFAULT_URL), token)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def api_errors(command):
+    """The API's message (and the fields it names) on stderr, exit 1: no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ApiError as error:
+            click.echo(f"error {error.status}: {error}", err=True)
+            sys.exit(1)
+        except TimeoutError as error:
+            click.echo(f"timed out: {error}", err=True)
+            sys.exit(2)
+        except OSError as error:
+            click.echo(f"cannot reach the API: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+class ProgressLine:
+    """One line rewritten in place on a terminal; each new state on its own line
+    otherwise (logs, CI)."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, line: str) -> None:
+        if line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            width = 100
+            click.echo("\r" + line[:width].ljust(width), nl=False, err=True)
+        else:
+            click.echo(line, err=True)
+
+    def done(self) -> None:
+        if self.tty and self.last:
+            click.echo(err=True)
+
+
+def _show(resource) -> None:
+    click.echo(json.dumps(resource, indent=2))
+
+
+def _table(rows: list[dict], columns: list[str]) -> None:
+    for row in rows:
+        click.echo("  ".join(str(row.get(column, "")) for column in columns))
+
+
+def _wait(client: Client, path: str, instance: str, timeout: float, gone: bool = False):
+    progress = ProgressLine()
+    try:
+        resource = client.wait(path, instance, timeout, progress, gone=gone)
+    finally:
+        progress.done()
+    if resource is None:
+        click.echo("deleted", err=True)
+        return
+    _show(resource)
+    if resource["status"] == "ERROR":
+        click.echo(f"failed: {(resource.get('error') or {}).get('message')}", err=True)
+        sys.exit(1)
+
+
+wait_option = click.option("--wait", "wait_", is_flag=True, help="Wait until it is done.")
+timeout_option = click.option("--timeout", default=900.0, show_default=True, help="Seconds.")
+
+
+# --- instances ----------------------------------------------------------------------
+
+
+@click.group()
+def instances() -> None:
+    """PostgreSQL instances."""
+
+
+@instances.command("create")
+@click.option("--name", required=True)
+@click.option("--version", "version", required=True, help="Version name or UUID.")
+@click.option("--cpu", type=int, default=1, show_default=True)
+@click.option("--ram", type=int, default=1024, show_default=True, help="MB.")
+@click.option("--disk-size", type=int, default=8, show_default=True, help="GB.")
+@click.option("--nodes", "nodes_number", type=int, default=1, show_default=True)
+@click.option("--sync", "sync_replica_number", type=int, default=0, show_default=True)
+@click.option("--description", default="")
+@wait_option
+@timeout_option
+@api_errors
+def instances_create(version, wait_, timeout, **fields) -> None:
+    """Create an instance."""
+    client = _client()
+    body = {**fields, "version": client.version_uuid(version)}
+    instance = client.request("POST", INSTANCES_PATH, body)
+    if wait_:
+        path = f"{INSTANCES_PATH}/{instance['uuid']}"
+        _wait(client, path, instance["uuid"], timeout)
+    else:
+        _show(instance)
+
+
+@instances.command("list")
+@api_errors
+def instances_list() -> None:
+    """Your instances: uuid, name, status, nodes, connection URI."""
+    rows = _client().list(INSTANCES_PATH)
+    _table(rows, ["uuid", "name", "status", "nodes_number", "connection_uri"])
+
+
+@instances.command("show")
+@click.argument("instance")
+@api_errors
+def instances_show(instance: str) -> None:
+    _show(_client().get(f"{INSTANCES_PATH}/{instance}"))
+
+
+@instances.command("update")
+@click.argument("instance")
+@click.option("--cpu", type=int)
+@click.option("--ram", type=int, help="MB.")
+@click.option("--disk-size", type=int, help="GB (grows only).")
+@click.option("--nodes", "nodes_number", type=int)
+@click.option("--sync", "sync_replica_number", type=int)
+@click.option("--description")
+@wait_option
+@timeout_option
+@api_errors
+def instances_update(instance: str, wait_, timeout, **fields) -> None:
+    """Change an instance's size, nodes or sync count."""
+    client = _client()
+    body = {name: value for name, value in fields.items() if value is not None}
+    changed = client.request("PUT", f"{INSTANCES_PATH}/{instance}", body)
+    if wait_:
+        _wait(client, f"{INSTANCES_PATH}/{instance}", instance, timeout)
+    else:
+        _show(changed)
+
+
+@instances.command("wait")
+@click.argument("instance")
+@timeout_option
+@api_errors
+def instances_wait(instance: str, timeout: float) -> None:
+    """Wait until ACTIVE (exit 0) or ERROR (exit 1), showing the current task."""
+    _wait(_client(), f"{INSTANCES_PATH}/{instance}", instance, timeout)
+
+
+@instances.command("delete")
+@click.argument("instance")
+@wait_option
+@timeout_option
+@api_errors
+def instances_delete(instance: str, wait_, timeout) -> None:
+    """Delete an instance: its nodes, disks and data."""
+    client = _client()
+    client.request("DELETE", f"{INSTANCES_PATH}/{instance}")
+    if wait_:
+        _wait(client, f"{INSTANCES_PATH}/{instance}", instance, timeout, gone=True)
+
+
+# --- users and databases -------------------------------------------------------------
+
+
+def _children(kind: str, columns: list[str]) -> click.Group:
+    """list, show, wait and delete for an instance's users or databases."""
+
+    @click.group(name=kind, help=f"An instance's {kind}.")
+    def group() -> None:
+        pass
+
+    @group.command("list")
+    @click.argument("instance")
+    @api_errors
+    def list_(instance: str) -> None:
+        _table(_client().list(f"{INSTANCES_PATH}/{instance}/{kind}"), columns)
+
+    @group.command("show")
+    @click.argument("instance")
+    @click.argument("uuid")
+    @api_errors
+    def show(instance: str, uuid: str) -> None:
+        _show(_client().get(f"{INSTANCES_PATH}/{instance}/{kind}/{uuid}"))
+
+    @group.command("wait")
+    @click.argument("instance")
+    @click.argument("uuid")
+    @timeout_option
+    @api_errors
+    def wait(instance: str, uuid: str, timeout: float) -> None:
+        _wait(_client(), f"{INSTANCES_PATH}/{instance}/{kind}/{uuid}", instance, timeout)
+
+    @group.command("delete")
+    @click.argument("instance")
+    @click.argument("uuid")
+    @wait_option
+    @timeout_option
+    @api_errors
+    def delete(instance: str, uuid: str, wait_, timeout) -> None:
+        client = _client()
+        path = f"{INSTANCES_PATH}/{instance}/{kind}/{uuid}"
+        client.request("DELETE", path)
+        if wait_:
+            _wait(client, path, instance, timeout, gone=True)
+
+    return group
+
+
+def _create_child(client: Client, instance: str, kind: str, body: dict, wait_, timeout):
+    created = client.request("POST", f"{INSTANCES_PATH}/{instance}/{kind}", body)
+    if wait_:
+        _wait(client, f"{INSTANCES_PATH}/{instance}/{kind}/{created['uuid']}", instance, timeout)
+    else:
+        _show(created)
+
+
+users = _children("users", ["uuid", "name", "status", "description"])
+databases = _children("databases", ["uuid", "name", "status", "owner"])
+
+
+@users.command("create")
+@click.argument("instance")
+@click.option("--name", required=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="DBAAS_USER_PASSWORD",
+    help="Asked for when not given (or DBAAS_USER_PASSWORD); sent once, kept as a verifier.",
+)
+@click.option("--description", default="")
+@wait_option
+@timeout_option
+@api_errors
+def users_create(instance: str, name: str, password: str, description: str, wait_, timeout):
+    """Create a PostgreSQL user (role that can log in)."""
+    body = {"name": name, "password": password, "description": description}
+    _create_child(_client(), instance, "users", body, wait_, timeout)
+
+
+@users.command("update")
+@click.argument("instance")
+@click.argument("uuid")
+@click.option("--password", help="A new password.")
+@click.option("--description")
+@wait_option
+@timeout_option
+@api_errors
+def users_update(instance: str, uuid: str, password, description, wait_, timeout):
+    """Change a user's password or description."""
+    client = _client()
+    body = {k: v for k, v in (("password", password), ("description", description)) if v}
+    path = f"{INSTANCES_PATH}/{instance}/users/{uuid}"
+    changed = client.request("PUT", path, body)
+    if wait_:
+        _wait(client, path, instance, timeout)
+    else:
+        _show(changed)
+
+
+@databases.command("create")
+@click.argument("instance")
+@click.option("--name", required=True)
+@click.option("--owner", required=True, help="The owning user's name or UUID.")
+@click.option("--description", default="")
+@wait_option
+@timeout_option
+@api_errors
+def databases_create(instance: str, name: str, owner: str, description: str, wait_, timeout):
+    """Create a database owned by one of the instance's users."""
+    client = _client()
+    body = {"name": name, "owner": client.user_uuid(instance, owner), "description": description}
+    _create_child(client, instance, "databases", body, wait_, timeout)
+
+
+COMMANDS = (instances, users, databases)

@@ -1,0 +1,99 @@
+"""`dbaas instances|users|databases` against a real `dbaas serve` over HTTP (no worker:
+what the client sends, shows and refuses, not provisioning; the e2e tests do that)."""
+
+import json
+
+from tests.integration.conftest import dbaas
+
+
+def client_env(env, served, **extra):
+    url, token = served
+    return {**env, "DBAAS_URL": url, "DBAAS_TOKEN": token, **extra}
+
+
+def test_create_list_show_and_delete_through_the_client(env, served):
+    env = client_env(env, served)
+    created = json.loads(
+        dbaas(
+            env,
+            "instances",
+            "create",
+            "--name",
+            "shop",
+            "--version",
+            "PostgreSQL 15",
+            "--nodes",
+            "3",
+            "--sync",
+            "1",
+            "--disk-size",
+            "10",
+        )
+    )
+    assert (created["status"], created["nodes_number"], created["disk_size"]) == ("NEW", 3, 10)
+    instance = created["uuid"]
+    assert f"{instance}  shop  NEW  3" in dbaas(env, "instances", "list")
+    assert json.loads(dbaas(env, "instances", "show", instance))["uuid"] == instance
+
+    password = "client-Secret-77"
+    user = json.loads(
+        dbaas(env, "users", "create", instance, "--name", "app", input=f"{password}\n{password}\n")
+    )
+    assert user["status"] == "NEW" and password not in json.dumps(user)
+    database = json.loads(
+        dbaas(env, "databases", "create", instance, "--name", "app_db", "--owner", "app")
+    )
+    assert database["owner"].endswith(f"/users/{user['uuid']}")  # the name was resolved
+    assert "app_db" in dbaas(env, "databases", "list", instance)
+
+    # No worker runs here: waiting shows the state and gives up at the timeout.
+    waited = dbaas(env, "instances", "wait", instance, "--timeout", "1", check=False)
+    assert waited.returncode == 2
+    assert "NEW  create" in waited.stderr and "timed out" in waited.stderr
+
+    # While its create is pending, a delete is refused with the reason, not queued.
+    refused = dbaas(env, "instances", "delete", instance, check=False)
+    assert refused.returncode == 1
+    assert "error 409" in refused.stderr and "pending" in refused.stderr
+
+
+def test_bad_input_and_missing_token_are_clear_errors(env, served):
+    refused = dbaas(
+        client_env(env, served),
+        "instances",
+        "create",
+        "--name",
+        "x",
+        "--version",
+        "PostgreSQL 15",
+        "--cpu",
+        "0",
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error 422") and "cpu" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    unknown = dbaas(client_env(env, served), "instances", "show", "nope", check=False)
+    assert unknown.returncode == 1 and "error 404" in unknown.stderr
+
+    no_version = dbaas(
+        client_env(env, served),
+        "instances",
+        "create",
+        "--name",
+        "x",
+        "--version",
+        "PG 99",
+        check=False,
+    )
+    assert no_version.returncode == 1 and "no version named 'PG 99'" in no_version.stderr
+
+    stranger = dbaas(
+        client_env(env, served, DBAAS_TOKEN="dbaas_forged"), "instances", "list", check=False
+    )
+    assert stranger.returncode == 1 and "error 401" in stranger.stderr
+
+    env.pop("DBAAS_TOKEN", None)
+    missing = dbaas(env, "instances", "list", check=False)
+    assert missing.returncode == 2 and "DBAAS_TOKEN" in missing.stderr

@@ -1,0 +1,159 @@
+"""A Patroni cluster on a throw-away lab, built by the repository's own playbooks, and
+the tools to watch it fail over: shared by tests/roles and bench/failover.py."""
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+from base64 import b64encode
+
+import psycopg
+
+from tests.roles.lab import IMAGE, Lab
+
+CREDENTIALS = {
+    "superuser": "t-su-" + os.urandom(6).hex(),
+    "replication": "t-repl-" + os.urandom(6).hex(),
+    "rest": "t-rest-" + os.urandom(6).hex(),
+}
+
+
+def cluster_vars(lab: Lab, sync: int = 1) -> dict:
+    """What the worker would hand instance_create.yml for a 1-cpu, 1 GB instance."""
+    instance = {
+        "uuid": "5f0e3c1a-0000-4000-8000-" + os.urandom(6).hex(),
+        "name": "lab",
+        "cpu": 1,
+        "ram": 1024,
+        "disk_size": 8,
+        "nodes_number": len(lab.nodes),
+        "sync_replica_number": sync,
+        "effective_sync_replica_number": min(sync, len(lab.nodes) - 1),
+        "image": IMAGE,
+    }
+    return {
+        "dbaas_instance": instance,
+        "dbaas_credentials": CREDENTIALS,
+        "dbaas_etcd_members": lab.nodes[:3],
+    }
+
+
+def rest(address: str, path: str, method: str = "GET", body: dict | None = None):
+    """Patroni's REST API; writes authenticate with the instance's REST credential."""
+    request = urllib.request.Request(f"http://{address}:8008{path}", method=method)
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+        token = b64encode(f"dbaas:{CREDENTIALS['rest']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        content = answer.read()
+    try:
+        return json.loads(content)
+    except ValueError:  # /switchover answers in plain text
+        return {"text": content.decode(errors="replace")}
+
+
+def superuser_conninfo(lab: Lab, dbname: str = "postgres") -> str:
+    """The multi-host connection string a client uses: the primary, wherever it is."""
+    hosts = ",".join(n["address"] for n in lab.nodes)
+    return (
+        f"host={hosts} port=5432 dbname={dbname} user=postgres "
+        f"password={CREDENTIALS['superuser']} target_session_attrs=read-write "
+        "connect_timeout=2 tcp_user_timeout=2000"
+    )
+
+
+def wait_healthy(lab: Lab, sync: int = 1, timeout: float = 120) -> str:
+    """The leader's name, once every member runs and the sync standbys are there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for node in lab.nodes:
+            try:
+                members = rest(node["address"], "/cluster")["members"]
+            except OSError:
+                continue
+            if (
+                len(members) == len(lab.nodes)
+                and all(m["state"] in ("running", "streaming") for m in members)
+                and sum(m["role"] == "sync_standby" for m in members) == sync
+                and sum(m["role"] == "leader" for m in members) == 1
+            ):
+                return next(m["name"] for m in members if m["role"] == "leader")
+            break
+        time.sleep(1)
+    raise TimeoutError("the cluster did not become healthy")
+
+
+class Writer(threading.Thread):
+    """Writes one row every 20 ms through the multi-host connection string, noting
+    each committed row, when, and which server took it."""
+
+    def __init__(self, conninfo: str):
+        super().__init__(daemon=True)
+        self.conninfo = conninfo
+        self.committed: list[tuple[int, float, str]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                n, server = conn.execute(
+                    "insert into t default values returning n, host(inet_server_addr())"
+                ).fetchone()
+                self.committed.append((n, time.monotonic(), server))
+            except psycopg.Error:
+                conn = None
+                time.sleep(0.05)
+            time.sleep(0.02)
+
+    def first_write_elsewhere(self, address: str) -> float | None:
+        return min((t for _, t, server in self.committed if server != address), default=None)
+
+
+def init_pid(lab: Lab, name: str) -> int:
+    return int((lab.state_dir / name / "init.pid").read_text().split()[0])
+
+
+HOW = {
+    "graceful stop": lambda pid: os.kill(pid, signal.SIGRTMIN + 3),  # systemd: poweroff
+    "hard kill": lambda pid: os.kill(pid, signal.SIGKILL),
+}
+
+
+def lose_primary(lab: Lab, how: str, timeout: float = 90) -> dict:
+    """Write continuously, lose the primary (switchover, graceful stop, hard kill),
+    and measure: seconds to the first write on another node, rows committed, lost."""
+    by_name = {n["name"]: n for n in lab.nodes}
+    leader = wait_healthy(lab)
+    old_address = by_name[leader]["address"]
+    writer = Writer(superuser_conninfo(lab))
+    writer.start()
+    time.sleep(2)
+    lost_at = time.monotonic()
+    if how == "switchover":
+        rest(old_address, "/switchover", "POST", {"leader": leader})
+    else:
+        HOW[how](init_pid(lab, leader))
+    deadline = lost_at + timeout
+    while time.monotonic() < deadline and writer.first_write_elsewhere(old_address) is None:
+        time.sleep(0.05)
+    first = writer.first_write_elsewhere(old_address)
+    time.sleep(1)
+    writer.stop.set()
+    writer.join(10)
+    committed = {n for n, _, _ in writer.committed}
+    with psycopg.connect(superuser_conninfo(lab), autocommit=True) as conn:
+        present = {row[0] for row in conn.execute("select n from t")}
+    return {
+        "scenario": how,
+        "old_leader": leader,
+        "seconds_to_first_write": None if first is None else round(first - lost_at, 1),
+        "rows_committed": len(committed),
+        "rows_lost": len(committed - present),
+    }

@@ -1,0 +1,97 @@
+"""A 3-node Patroni cluster with one synchronous replica, built by the playbooks an SRE
+runs: its shape, its authentication, an SRE's plaintext password, running again, and
+failover when the primary's node stops cleanly or dies. Everything is removed after."""
+
+import psycopg
+import pytest
+
+from tests.roles.cluster import CREDENTIALS, cluster_vars, lose_primary, superuser_conninfo
+from tests.roles.lab import Lab
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path, nodes=3)
+    try:
+        yield lab
+    finally:
+        lab.play("nodes_delete.yml")
+        lab.force_clean()
+
+
+def login(address: str, user: str, password: str | None, dbname: str = "postgres"):
+    return psycopg.connect(
+        host=address, port=5432, user=user, password=password, dbname=dbname, connect_timeout=5
+    )
+
+
+def primary(lab: Lab):
+    return psycopg.connect(superuser_conninfo(lab), autocommit=True)
+
+
+def test_sync_cluster_shape_auth_reruns_and_failover(lab):
+    variables = cluster_vars(lab, sync=1)
+    outcome, tracker = lab.play("instance_create.yml", **variables)
+    assert outcome.status == "successful", (tracker.failure, outcome.stdout_tail)
+
+    # Running it again changes nothing.
+    outcome, tracker = lab.play("instance_create.yml", **variables)
+    assert outcome.status == "successful", tracker.failure
+    assert tracker.changed == [], tracker.changed
+
+    # One primary streaming to two replicas, one of them synchronous.
+    with primary(lab) as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
+        assert conn.execute("show password_encryption").fetchone() == ("scram-sha-256",)
+        assert conn.execute("show synchronous_standby_names").fetchone()[0] != ""
+        states = conn.execute("select state, sync_state from pg_stat_replication").fetchall()
+        assert sorted(states) == [("streaming", "async"), ("streaming", "sync")]
+        # A role whose password is stored as md5 cannot log in: scram-sha-256 only.
+        conn.execute("set password_encryption = 'md5'")
+        conn.execute("create role md5_user login password 'md5-Pass-1'")
+    address = lab.nodes[0]["address"]
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login(address, "md5_user", "md5-Pass-1")
+    # No trust: without a password nobody gets in, not even the superuser.
+    with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+        login(address, "postgres", None)
+
+    # An SRE's plaintext password: the role stores only a verifier made from it.
+    password = "sre-Plain-pass-9"
+    sre = {"pg_user_name": "sre_app", "pg_user_password": password}
+    outcome, tracker = lab.play("user_create.yml", **sre)
+    assert outcome.status == "successful", tracker.failure
+    assert password not in outcome.stdout_tail + "\n".join(tracker.lines)
+    with primary(lab) as conn:
+        stored = conn.execute(
+            "select rolpassword from pg_authid where rolname = 'sre_app'"
+        ).fetchone()[0]
+    assert stored.startswith("SCRAM-SHA-256$") and password not in stored
+    outcome, tracker = lab.play("user_create.yml", **sre)
+    assert outcome.status == "successful" and tracker.changed == []
+    for node in lab.nodes:
+        with login(node["address"], "sre_app", password) as conn:
+            assert conn.execute("select current_user").fetchone() == ("sre_app",)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login(address, "sre_app", password + "x")
+
+    # A role that still owns a database is not dropped, and the failure says why.
+    owned = {"pg_database_name": "sre_db", "pg_database_owner": "sre_app"}
+    outcome, tracker = lab.play("database_create.yml", **owned)
+    assert outcome.status == "successful", tracker.failure
+    outcome, tracker = lab.play("user_delete.yml", pg_user_name="sre_app")
+    assert outcome.status == "failed"
+    assert "cannot be dropped" in tracker.failure["message"]
+
+    # Failover: every row committed before the primary's loss is still there.
+    with primary(lab) as conn:
+        conn.execute("create table t (n bigserial primary key)")
+    for how in ("graceful stop", "hard kill"):
+        figures = lose_primary(lab, how)
+        print(figures)
+        assert figures["seconds_to_first_write"] is not None, figures
+        assert figures["rows_committed"] > 0
+        assert figures["rows_lost"] == 0, figures
+        outcome, tracker = lab.play("nodes_start.yml", **variables)
+        assert outcome.status == "successful", tracker.failure
+    assert CREDENTIALS["superuser"] not in "\n".join(tracker.lines)
