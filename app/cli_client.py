@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from app.client import ApiError, Client
+from app.client import ApiError, Client, with_login
 from app.services.references import INSTANCES_PATH
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -140,6 +140,20 @@ def instances_list() -> None:
 @api_errors
 def instances_show(instance: str) -> None:
     _show(_client().get(f"{INSTANCES_PATH}/{instance}"))
+
+
+@instances.command("uri")
+@click.argument("instance")
+@click.option("--user", help="Log in as this user.")
+@click.option("--database", default="postgres", show_default=True)
+@api_errors
+def instances_uri(instance: str, user: str | None, database: str) -> None:
+    """The instance's connection URI (always the primary), for psql and drivers; no
+    password in it: psql asks, or reads PGPASSWORD."""
+    uri = _client().get(f"{INSTANCES_PATH}/{instance}").get("connection_uri")
+    if not uri:
+        raise ApiError(409, {"message": "the instance is not ACTIVE: no connection URI yet"})
+    click.echo(with_login(uri, user, database))
 
 
 @instances.command("update")

@@ -159,3 +159,12 @@ def progress_line(resource: dict, operation: dict | None) -> str:
         if progress.get("host"):
             line += f" ({progress['host']})"
     return line
+
+
+def with_login(uri: str, user: str | None, database: str) -> str:
+    """The instance's URI with a user and a database in it (never a password)."""
+    parts = urllib.parse.urlsplit(uri)
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    who = f"{urllib.parse.quote(user, safe='')}@" if user else ""
+    path = "/" + urllib.parse.quote(database, safe="")
+    return urllib.parse.urlunsplit((parts.scheme, who + hosts, path, parts.query, ""))

@@ -249,9 +249,17 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
         if operation.action == Action.DELETE:
             session.delete(resource)
         else:
+            if operation.target == Target.INSTANCE:
+                _forget_removed_nodes(resource)
             resource.status = Status.ACTIVE
             resource.error = None
     session.commit()
+
+
+def _forget_removed_nodes(instance) -> None:
+    """Nodes beyond nodes_number were removed by the run: their addresses are free."""
+    for node in [n for n in instance.nodes if n.index > instance.nodes_number]:
+        instance.nodes.remove(node)
 
 
 def operation_requeued(session: Session, operation: Operation, reason: str) -> None:

@@ -14,6 +14,7 @@ from jobs.events import target_of
 
 CONTROL_GROUP = "control"  # the host that builds machines: this one
 NODES_GROUP = "nodes"  # the instance's PostgreSQL nodes
+LEAVING_GROUP = "leaving"  # nodes beyond nodes_number: an update removes them
 
 
 def ssh_key(settings: dict[str, Any]) -> Path:
@@ -21,8 +22,20 @@ def ssh_key(settings: dict[str, Any]) -> Path:
     return Path(settings["DATA_DIR"]) / "ssh" / "id_ed25519"
 
 
+def staying(instance: Instance) -> list:
+    return sorted((n for n in instance.nodes if n.index <= instance.nodes_number), key=_index)
+
+
+def leaving(instance: Instance) -> list:
+    return sorted((n for n in instance.nodes if n.index > instance.nodes_number), key=_index)
+
+
+def _index(node) -> int:
+    return node.index
+
+
 def inventory(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
-    nodes = {
+    hosts = {
         node.name: {
             "ansible_host": node.address,
             "ansible_user": "root",
@@ -46,7 +59,12 @@ def inventory(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
         "all": {
             "children": {
                 CONTROL_GROUP: {"hosts": control},
-                NODES_GROUP: {"hosts": nodes},
+                NODES_GROUP: {
+                    "hosts": {n.name: hosts[n.name] for n in staying(instance) if n.address}
+                },
+                LEAVING_GROUP: {
+                    "hosts": {n.name: hosts[n.name] for n in leaving(instance) if n.address}
+                },
             }
         }
     }
@@ -95,10 +113,13 @@ def extravars(
             "image": instance.version.image,
         },
         "dbaas_nodes": [
-            {"name": n.name, "index": n.index, "address": n.address} for n in instance.nodes
+            {"name": n.name, "index": n.index, "address": n.address} for n in staying(instance)
+        ],
+        "dbaas_nodes_leaving": [
+            {"name": n.name, "index": n.index, "address": n.address} for n in leaving(instance)
         ],
         "dbaas_etcd_members": [
-            {"name": n.name, "address": n.address} for n in instance.nodes if n.etcd_member
+            {"name": n.name, "address": n.address} for n in staying(instance) if n.etcd_member
         ],
     }
     credentials = app_secrets.credentials(session, instance, settings)

@@ -37,8 +37,6 @@ def _free_addresses(session: Session, network: ipaddress.IPv4Network):
 def allocate(session: Session, instance: Instance, network: str, attempts: int = 5) -> list[Node]:
     """Give the instance nodes_number nodes, each with a free address (idempotent)."""
     pool = ipaddress.IPv4Network(network)
-    # etcd runs on the first nodes an instance gets (3 at most), and stays there.
-    first_allocation = not instance.nodes
     for _ in range(attempts):
         wanted = set(range(1, instance.nodes_number + 1)) - {n.index for n in instance.nodes}
         free = _free_addresses(session, pool)
@@ -54,7 +52,8 @@ def allocate(session: Session, instance: Instance, network: str, attempts: int =
                         name=node_name(),
                         address=address,
                         status=Status.NEW,
-                        etcd_member=first_allocation and index <= ETCD_MEMBERS,
+                        # etcd runs on the first three nodes (by index).
+                        etcd_member=index <= ETCD_MEMBERS,
                     )
                 )
             session.commit()

@@ -38,13 +38,17 @@ done
 cat <<INFO
 
 dbaas is running: API $URL (docs: $URL/docs), logs in $DATA_DIR/{api,worker}.log
-Admin token (also in $TOKEN_FILE):
+Admin token (also in $TOKEN_FILE): $TOKEN
 
-  export DBAAS_URL=$URL DBAAS_TOKEN=$TOKEN
+Try it, in another shell (the same with curl: README.md):
 
-Try it (README.md has the whole walk-through: instance, user, database, psql):
-
-  curl -s -H "Authorization: Bearer \$DBAAS_TOKEN" \$DBAAS_URL/v1/types/postgres/versions
+  export DBAAS_URL=$URL DBAAS_TOKEN=$TOKEN PATH=$PWD/.venv/bin:\$PATH
+  I=\$(dbaas instances create --name demo --version "PostgreSQL 15" --nodes 3 --sync 1 | jq -r .uuid)
+  dbaas instances wait \$I
+  DBAAS_USER_PASSWORD=app-Secret-1 dbaas users create \$I --name app --wait >/dev/null
+  dbaas databases create \$I --name app_db --owner app --wait >/dev/null
+  PGPASSWORD=app-Secret-1 psql "\$(dbaas instances uri \$I --user app --database app_db)" -c 'select inet_server_addr()'
+  dbaas instances delete \$I --wait
 
 The first instance also builds the root image (about a minute, once; progress in
 GET /v1/postgres/instances/<uuid>/operations and in $DATA_DIR/worker.log).

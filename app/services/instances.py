@@ -79,12 +79,6 @@ def update_instance(
             "disk_size",
             f"disk size cannot shrink (now {instance.disk_size} GB).",
         )
-    if changes.get("nodes_number", instance.nodes_number) < instance.nodes_number:
-        raise Invalid(
-            "nodes_number",
-            f"nodes_number cannot decrease (now {instance.nodes_number}): removing nodes "
-            "is not supported yet.",
-        )
     if changes.get("name", instance.name) != instance.name:
         _refuse_taken_name(session, instance.project_id, changes["name"])
 

@@ -377,9 +377,12 @@ def test_unknown_instance_is_404(api):
     assert api.delete(f"{INSTANCES}/{uuid.uuid4()}").status_code == 404
 
 
-def test_nodes_number_cannot_decrease_yet(api, instance, settle):
+def test_nodes_number_goes_down_as_an_update_and_never_below_one(api, instance, settle):
     settle()
-    answer = api.put(f"{INSTANCES}/{instance['uuid']}", json={"nodes_number": 2})
-    assert answer.status_code == 422
-    assert "cannot decrease" in answer.json["errors"]["nodes_number"][0]
-    assert api.put(f"{INSTANCES}/{instance['uuid']}", json={"nodes_number": 4}).status_code == 200
+    path = f"{INSTANCES}/{instance['uuid']}"
+    answer = api.put(path, json={"nodes_number": 0})
+    assert answer.status_code == 422 and "nodes_number" in answer.json["errors"]
+    answer = api.put(path, json={"nodes_number": instance["nodes_number"] - 1})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "IN_PROGRESS"
+    assert answer.json["effective_sync_replica_number"] <= answer.json["nodes_number"] - 1

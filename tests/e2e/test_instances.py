@@ -1,6 +1,7 @@
 """An API user's instance on real lab machines: POST, wait for ACTIVE, a Patroni
 cluster with its synchronous standby; DELETE, and nothing is left on the host."""
 
+import base64
 import json
 import os
 import signal
@@ -198,7 +199,26 @@ def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):
     assert not Path("/var/cache/dbaas/images/debian-nowhere-pg99").exists()
 
 
-def test_update_grows_disk_size_nodes_and_sync_keeping_the_data(lab_pipeline):
+def switch_over(address: str, rest_password: str, leader: str, candidate: str) -> None:
+    request = urllib.request.Request(
+        f"http://{address}:8008/switchover",
+        method="POST",
+        data=json.dumps({"leader": leader, "candidate": candidate}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic "
+            + base64.b64encode(f"dbaas:{rest_password}".encode()).decode(),
+        },
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def etcd_members(key: Path, address: str) -> int:
+    listed = ssh(key, address, "ETCDCTL_API=3 etcdctl member list").stdout
+    return len(listed.strip().splitlines())
+
+
+def test_update_grows_then_shrinks_nodes_disk_and_sync_keeping_the_data(lab_pipeline):
     from app import secrets as app_secrets
     from app.models import Instance
 
@@ -208,34 +228,113 @@ def test_update_grows_disk_size_nodes_and_sync_keeping_the_data(lab_pipeline):
     path = f"{INSTANCES}/{instance['uuid']}"
     active = pipeline.wait_status(path, "ACTIVE", timeout=600)
     record = pipeline.session.query(Instance).filter_by(uuid=instance["uuid"]).one()
-    settings = pipeline.settings
-    superuser = app_secrets.credentials(pipeline.session, record, settings)["superuser"]
+    credentials = app_secrets.credentials(pipeline.session, record, pipeline.settings)
+    superuser = credentials["superuser"]
     pipeline.session.rollback()
     with connect(active["ipsv4"][0], "postgres", superuser, "postgres") as conn:
         conn.execute("create table kept (n int)")
         conn.execute("insert into kept select generate_series(1, 500)")
 
+    # Up: 1 -> 3 nodes (etcd grows to 3 members), 8 -> 12 GB online, sync 0 -> 1, size.
     changed = pipeline.api.put(
         path,
-        json={"disk_size": 10, "cpu": 2, "ram": 2048, "nodes_number": 2, "sync_replica_number": 1},
+        json={"disk_size": 12, "cpu": 2, "ram": 2048, "nodes_number": 3, "sync_replica_number": 1},
     )
     assert changed.status_code == 200
     assert changed.json["status"] == "IN_PROGRESS"
     grown = pipeline.wait_status(path, "ACTIVE", timeout=600)
-    assert len(grown["ipsv4"]) == 2
+    assert len(grown["ipsv4"]) == 3
     members = patroni_cluster(grown["ipsv4"][0])["members"]
-    assert sorted(m["role"] for m in members) == ["leader", "sync_standby"]
+    assert sorted(m["role"] for m in members) == ["leader", "replica", "sync_standby"]
     assert not any(m.get("pending_restart") for m in members)
+    key = pipeline.data_dir / "ssh" / "id_ed25519"
+    assert etcd_members(key, grown["ipsv4"][0]) == 3
     with psycopg.connect(
         grown["connection_uri"], user="postgres", password=superuser, connect_timeout=5
     ) as conn:
         assert conn.execute("select count(*) from kept").fetchone()[0] == 500
         assert conn.execute("show shared_buffers").fetchone()[0] == "512MB"
         assert conn.execute("show max_parallel_workers").fetchone()[0] == "2"
-    key = pipeline.data_dir / "ssh" / "id_ed25519"
     for ip in grown["ipsv4"]:
         size = ssh(key, ip, "df -B1G --output=size /var/lib/postgresql | tail -1").stdout
-        assert int(size) == 10
+        assert int(size) == 12
+
+    # Down, with the leader on a leaving node: the nodes before the leader stay (if
+    # the first node leads, the sync standby takes over first). The update has to move
+    # the leadership off the leaving nodes before removing them.
+    leader = next(m for m in members if m["role"] == "leader")
+    target = leader
+    if grown["ipsv4"].index(leader["host"]) == 0:
+        target = next(m for m in members if m["role"] == "sync_standby")
+        switch_over(leader["host"], credentials["rest"], leader["name"], target["name"])
+        pipeline.wait_for(
+            lambda: any(
+                m["role"] == "leader" and m["name"] == target["name"]
+                for m in patroni_cluster(grown["ipsv4"][0])["members"]
+            ),
+            "the switchover",
+            60,
+        )
+    keep = grown["ipsv4"].index(target["host"])
+    assert pipeline.api.put(path, json={"nodes_number": keep}).status_code == 200
+    shrunk = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    assert shrunk["ipsv4"] == grown["ipsv4"][:keep]
+    assert shrunk["effective_sync_replica_number"] == min(1, keep - 1)
+    members = patroni_cluster(shrunk["ipsv4"][0])["members"]
+    assert sorted(m["host"] for m in members) == sorted(shrunk["ipsv4"])
+    assert [m["host"] for m in members if m["role"] == "leader"][0] in shrunk["ipsv4"]
+    assert etcd_members(key, shrunk["ipsv4"][0]) == keep
+    for ip in grown["ipsv4"][keep:]:
+        assert not port_open(ip, 5432)
+    assert len(list((pipeline.data_dir / "nodes").glob("*"))) == keep
+    with psycopg.connect(
+        shrunk["connection_uri"], user="postgres", password=superuser, connect_timeout=5
+    ) as conn:
+        assert conn.execute("select count(*) from kept").fetchone()[0] == 500
+        conn.execute("insert into kept values (501)")
+
+    assert pipeline.api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def test_restarting_the_worker_keeps_instances_reachable_and_work_going(lab_pipeline):
+    """Ctrl-C on the worker, then a crash of it mid-run: the instance keeps serving,
+    what was asked meanwhile is done once a worker runs again."""
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    instance = pipeline.create_instance("steady", nodes_number=1)
+    path = f"{INSTANCES}/{instance['uuid']}"
+    [address] = pipeline.wait_status(path, "ACTIVE", timeout=600)["ipsv4"]
+
+    pipeline.worker.interrupt()
+    password = "steady-Pass-1"
+    user = pipeline.api.post(f"{path}/users", json={"name": "app", "password": password}).json
+    assert port_open(address, 5432)  # nodes do not depend on the worker
+    pipeline.worker.start()
+    pipeline.wait_status(f"{path}/users/{user['uuid']}", "ACTIVE", timeout=180)
+    with connect(address, "app", password, "postgres") as conn:
+        assert conn.execute("select current_user").fetchone() == ("app",)
+
+    # A crash in the middle of a run: the next worker finds the dead run and redoes it.
+    database = pipeline.api.post(
+        f"{path}/databases", json={"name": "app_db", "owner": user["uuid"]}
+    ).json
+    pipeline.wait_for(
+        lambda: any(
+            o["target_type"] == "database" and o["status"] == "RUNNING"
+            for o in pipeline.operations(instance)
+        ),
+        "the database's run to start",
+        60,
+    )
+    pipeline.worker.kill()
+    pipeline.worker.start()
+    pipeline.wait_status(f"{path}/databases/{database['uuid']}", "ACTIVE", timeout=300)
+    [operation] = [o for o in pipeline.operations(instance) if o["target_type"] == "database"]
+    assert operation["attempts"] == 2
+    with connect(address, "app", password, "app_db") as conn:
+        assert conn.execute("select current_database()").fetchone() == ("app_db",)
 
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)

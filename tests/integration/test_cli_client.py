@@ -51,6 +51,9 @@ def test_create_list_show_and_delete_through_the_client(env, served):
     assert waited.returncode == 2
     assert "NEW  create" in waited.stderr and "timed out" in waited.stderr
 
+    not_yet = dbaas(env, "instances", "uri", instance, check=False)
+    assert not_yet.returncode == 1 and "not ACTIVE" in not_yet.stderr
+
     # While its create is pending, a delete is refused with the reason, not queued.
     refused = dbaas(env, "instances", "delete", instance, check=False)
     assert refused.returncode == 1

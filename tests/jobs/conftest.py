@@ -47,6 +47,13 @@ class Worker:
         )
         log.close()
 
+    def interrupt(self) -> None:
+        """Ctrl-C, as `make run` passes it on: the worker finishes its job and exits."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=600)
+        self.process = None
+
     def kill(self) -> None:
         """SIGKILL to the worker and its work-horse (RQ forks one per job, in a session
         of its own): a crash of the whole worker, not a shutdown."""

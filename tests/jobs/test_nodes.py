@@ -72,3 +72,22 @@ def test_deleting_an_instance_releases_its_addresses(session):
     assert session.scalars(select(Node)).all() == []
     again = nodes.allocate(session, new_instance(session, "b", 5), "10.99.0.0/29")
     assert len(again) == 5
+
+
+def test_shrinking_puts_the_last_nodes_in_the_leaving_group_and_forgets_them_after(session):
+    from jobs import events, inputs
+
+    instance = new_instance(session, "a", 4)
+    allocated = nodes.allocate(session, instance, "10.99.0.0/29")
+    assert [n.etcd_member for n in allocated] == [True, True, True, False]
+    instance.nodes_number = 2
+    session.commit()
+    groups = inputs.inventory(instance, {"DATA_DIR": "/nowhere"})["all"]["children"]
+    assert list(groups[inputs.NODES_GROUP]["hosts"]) == [n.name for n in allocated[:2]]
+    assert list(groups[inputs.LEAVING_GROUP]["hosts"]) == [n.name for n in allocated[2:]]
+
+    events._forget_removed_nodes(instance)
+    session.commit()
+    assert [n.name for n in instance.nodes] == [n.name for n in allocated[:2]]
+    again = nodes.allocate(session, new_instance(session, "b", 2), "10.99.0.0/29")
+    assert {n.address for n in again} == {n.address for n in allocated[2:]}  # given back

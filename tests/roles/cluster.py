@@ -4,6 +4,7 @@ the tools to watch it fail over: shared by tests/roles and bench/failover.py."""
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import urllib.request
@@ -56,9 +57,9 @@ def rest(address: str, path: str, method: str = "GET", body: dict | None = None)
         return {"text": content.decode(errors="replace")}
 
 
-def superuser_conninfo(lab: Lab, dbname: str = "postgres") -> str:
+def superuser_conninfo(lab: Lab, dbname: str = "postgres", hosts: list[str] = ()) -> str:
     """The multi-host connection string a client uses: the primary, wherever it is."""
-    hosts = ",".join(n["address"] for n in lab.nodes)
+    hosts = ",".join(hosts or [n["address"] for n in lab.nodes])
     return (
         f"host={hosts} port=5432 dbname={dbname} user=postgres "
         f"password={CREDENTIALS['superuser']} target_session_attrs=read-write "
@@ -87,22 +88,41 @@ def wait_healthy(lab: Lab, sync: int = 1, timeout: float = 120) -> str:
     raise TimeoutError("the cluster did not become healthy")
 
 
-class Writer(threading.Thread):
-    """Writes one row every 20 ms through the multi-host connection string, noting
-    each committed row, when, and which server took it."""
+def answering(addresses: list[str], port: int = 5432, timeout: float = 0.25) -> list[str]:
+    """The addresses that accept a TCP connection now. libpq waits connect_timeout
+    (2 s at least) on a vanished host before trying the next; a driver or proxy that
+    probes first does not, and then the figures measure the cluster, not the client."""
+    alive = []
+    for address in addresses:
+        try:
+            socket.create_connection((address, port), timeout=timeout).close()
+            alive.append(address)
+        except OSError:
+            continue
+    return alive
 
-    def __init__(self, conninfo: str):
+
+class Writer(threading.Thread):
+    """Writes one row every 20 ms to the read-write node of the lab (multi-host
+    connection string over the nodes that answer), noting each committed row, when,
+    and which server took it."""
+
+    def __init__(self, lab: Lab):
         super().__init__(daemon=True)
-        self.conninfo = conninfo
+        self.lab = lab
         self.committed: list[tuple[int, float, str]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         conn = None
+        addresses = [n["address"] for n in self.lab.nodes]
         while not self.stop.is_set():
             try:
                 if conn is None:
-                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                    hosts = answering(addresses) or addresses
+                    conn = psycopg.connect(
+                        superuser_conninfo(self.lab, hosts=hosts), autocommit=True
+                    )
                 n, server = conn.execute(
                     "insert into t default values returning n, host(inet_server_addr())"
                 ).fetchone()
@@ -132,7 +152,7 @@ def lose_primary(lab: Lab, how: str, timeout: float = 90) -> dict:
     by_name = {n["name"]: n for n in lab.nodes}
     leader = wait_healthy(lab)
     old_address = by_name[leader]["address"]
-    writer = Writer(superuser_conninfo(lab))
+    writer = Writer(lab)
     writer.start()
     time.sleep(2)
     lost_at = time.monotonic()

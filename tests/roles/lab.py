@@ -116,9 +116,15 @@ class Lab:
             }
         }
 
-    def play(self, playbook: str, **overrides):
+    def play(self, playbook: str, on_event=None, **overrides):
         self.runs += 1
         tracker = RunTracker()
+
+        def feed(event: dict) -> bool:
+            if on_event is not None:
+                on_event(event)
+            return tracker.feed(event)
+
         outcome = run_playbook(
             self.tmp_path / f"run-{self.runs}",
             PLAYBOOKS / playbook,
@@ -126,7 +132,7 @@ class Lab:
             self.extravars(**overrides),
             roles_dir=ROLES,
             timeout=900,
-            on_event=tracker.feed,
+            on_event=feed,
         )
         return outcome, tracker
 
