@@ -20,6 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
+import redis
+
 from app.client import Client
 from app.services.references import INSTANCES_PATH
 from tests.e2e.conftest import remove_lab
@@ -80,6 +82,12 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="also time a root image build")
     parser.add_argument("--profile", action="store_true", help="also rank the create's tasks")
     args = parser.parse_args()
+
+    redis_url = os.environ.get("DBAAS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        sys.exit(f"Redis does not answer at {redis_url}: run `make setup` first")
 
     work = Path(tempfile.mkdtemp(prefix="dbaas-bench-provision-"))
     (work / "cold").mkdir()

@@ -33,6 +33,16 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
 }
 
 
+def playbook_for(operation: Operation) -> str:
+    """The playbook an operation runs. A PUT that only grows the disk runs the online
+    disk grow alone: nothing else of the cluster needs converging."""
+    if (operation.target, operation.action) == (Target.INSTANCE, Action.UPDATE):
+        changes = (operation.params or {}).get("changes") or {}
+        if set(changes) == {"disk_size"}:
+            return "disk_grow.yml"
+    return PLAYBOOKS[(operation.target, operation.action)]
+
+
 def run_operation(operation_uuid: str) -> str:
     settings = config.load()
     # A fresh engine per job: the worker forks a process per job, and pooled
@@ -79,7 +89,7 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
                 session, operation, {"message": str(exc), "task": None, "host": None}
             )
             return "failed"
-    playbook = Path(settings["PLAYBOOKS_DIR"]) / PLAYBOOKS[(operation.target, operation.action)]
+    playbook = Path(settings["PLAYBOOKS_DIR"]) / playbook_for(operation)
     variables, secrets = inputs.extravars(session, operation, instance, settings)
     host_inventory = inputs.inventory(instance, settings)
     directory = run_dir(settings, operation.uuid)

@@ -69,6 +69,9 @@ def run_playbook(
                 "ANSIBLE_HOST_KEY_CHECKING": "False",
                 "ANSIBLE_RETRY_FILES_ENABLED": "False",
                 "ANSIBLE_NOCOLOR": "True",
+                # One SSH round trip per task instead of three (no temporary files).
+                "ANSIBLE_PIPELINING": "True",
+                "ANSIBLE_FORKS": "20",
             },
             timeout=timeout,
             event_handler=lambda event: on_event(event) or False,

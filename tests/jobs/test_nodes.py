@@ -91,3 +91,16 @@ def test_shrinking_puts_the_last_nodes_in_the_leaving_group_and_forgets_them_aft
     assert [n.name for n in instance.nodes] == [n.name for n in allocated[:2]]
     again = nodes.allocate(session, new_instance(session, "b", 2), "10.99.0.0/29")
     assert {n.address for n in again} == {n.address for n in allocated[2:]}  # given back
+
+
+def test_a_disk_only_update_runs_the_disk_grow_alone():
+    from app.models import Operation
+    from jobs.operations import playbook_for
+
+    def update(changes):
+        return Operation(target="instance", action="update", params={"changes": changes})
+
+    assert playbook_for(update({"disk_size": [8, 12]})) == "disk_grow.yml"
+    assert playbook_for(update({"disk_size": [8, 12], "cpu": [1, 2]})) == "instance_update.yml"
+    assert playbook_for(update({})) == "instance_update.yml"  # a retry converges all
+    assert playbook_for(Operation(target="user", action="create")) == "user_create.yml"
