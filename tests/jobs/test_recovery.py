@@ -4,6 +4,7 @@ retried up to MAX_ATTEMPTS then failed; operations Redis lost are enqueued again
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -110,6 +111,11 @@ def test_orphan_stopper_only_kills_our_own_ansible_playbook(tmp_path):
     fake.chmod(0o700)
     ours = subprocess.Popen([str(fake), "-i", str(run_dir / "inventory")], start_new_session=True)
     try:
+        # Until the exec, /proc shows the forking Python's command line.
+        cmdline = Path(f"/proc/{ours.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"ansible-playbook" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert recovery.stop_orphaned_run(ours.pid, run_dir) is True
         assert ours.wait(timeout=10) != 0
     finally:

@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""Start, stop or inspect one lab node: a systemd-nspawn container.
+"""Prepare, start, stop or inspect one lab node: a systemd-nspawn container.
 
+  nspawn_node.py prepare STATE_DIR IMAGE_DIR NAME ADDRESS/PREFIX DISK_GB PUBLIC_KEY
   nspawn_node.py start NAME ROOT BRIDGE DISK STATE_DIR
   nspawn_node.py stop STATE_DIR
   nspawn_node.py status STATE_DIR
+
+`prepare` makes the node's root (an overlay on the image) with its identity (hostname,
+address, SSH host keys, the service's key) and its data disk (a sparse file on a loop
+device, grown, never shrunk); it prints JSON: changed, what changed, the loop device.
+One process instead of a dozen Ansible tasks: a node is ready in a fraction of the time.
 
 The node is tracked by its init's PID (the nspawn process's child): the init outlives
 nspawn, SIGRTMIN+3 to it powers the node off cleanly, SIGKILL ends it at once.
 Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +81,76 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+NETWORK = """# Managed by dbaas (node_nspawn): the node's only network, no gateway.
+[Match]
+Name=host0
+
+[Network]
+Address={address}
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+"""
+
+
+def _run(*command: str) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _write(path: Path, content: str, mode: int, changes: list[str]) -> None:
+    if path.exists() and path.read_text() == content and (path.stat().st_mode & 0o777) == mode:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    path.chmod(mode)
+    changes.append(str(path))
+
+
+def prepare(state: Path, image: Path, name: str, address: str, disk_gb: int, key: str) -> dict:
+    changes: list[str] = []
+    # The overlay's root takes the upper dir's mode: the node's services (networkd,
+    # dbus, ...) run as other users and must be able to enter "/".
+    for directory, mode in (("", 0o700), ("upper", 0o755), ("work", 0o700), ("merged", 0o755)):
+        path = state / directory
+        if not path.is_dir():
+            path.mkdir(parents=True)
+            changes.append(str(path))
+        path.chmod(mode)
+    merged = state / "merged"
+    if subprocess.run(["findmnt", "-n", str(merged)], capture_output=True).returncode != 0:
+        options = f"lowerdir={image},upperdir={state / 'upper'},workdir={state / 'work'}"
+        _run("mount", "-t", "overlay", "overlay", "-o", options, str(merged))
+        changes.append(f"mounted {merged}")
+    _write(
+        merged / "etc/systemd/network/10-host0.network",
+        NETWORK.format(address=address),
+        0o644,
+        changes,
+    )
+    _write(merged / "etc/hostname", f"{name}\n", 0o644, changes)
+    (merged / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+    _write(merged / "root/.ssh/authorized_keys", key.strip() + "\n", 0o600, changes)
+    if not (merged / "etc/ssh/ssh_host_ed25519_key").exists():
+        _run("ssh-keygen", "-A", "-f", str(merged))
+        changes.append("SSH host keys")
+
+    disk = state / "data.img"
+    wanted = disk_gb * 1024**3
+    grown = not disk.exists() or disk.stat().st_size < wanted
+    if grown:
+        with open(disk, "ab") as handle:
+            handle.truncate(wanted)  # sparse; never shrinks
+        changes.append(f"disk {disk_gb} GB")
+    attached = _run("losetup", "-j", str(disk))
+    if attached:
+        loop = attached.split(":")[0]
+        if grown:
+            _run("losetup", "-c", loop)  # tell the loop device its new size
+    else:
+        loop = _run("losetup", "--find", "--show", str(disk))
+        changes.append(f"attached {loop}")
+    return {"changed": bool(changes), "changes": changes, "loop": loop}
 
 
 def start(name: str, root: str, bridge: str, disk: str, state: Path) -> str:
@@ -144,7 +221,11 @@ def stop(state: Path) -> str:
 
 def main(argv: list[str]) -> None:
     command = argv[1]
-    if command == "start":
+    if command == "prepare":
+        state, image, name, address, disk_gb, key = argv[2:8]
+        result = prepare(Path(state), Path(image), name, address, int(disk_gb), key)
+        print(json.dumps(result))
+    elif command == "start":
         name, root, bridge, disk, state = argv[2:7]
         print(start(name, root, bridge, disk, Path(state)))
     elif command == "stop":
