@@ -17,6 +17,9 @@ class DefaultConfig:
     PAGE_LIMIT_MAX = 1000
     PAGE_LIMIT_DEFAULT = 100
     MAX_CONTENT_LENGTH = 64 * 1024
+    # Failed authentications an address may make in a window before it gets 429s.
+    AUTH_FAILURE_LIMIT = 30
+    AUTH_FAILURE_WINDOW = 60
 
     # Ansible content the worker runs (the repository's, unless a test brings its own).
     PLAYBOOKS_DIR = str(REPOSITORY / "playbooks")
@@ -31,6 +34,11 @@ class DefaultConfig:
     LAB_NETWORK = "172.30.213.0/24"
     LAB_BRIDGE = "dbaas0"
     IMAGE_CACHE_DIR = "/var/cache/dbaas/images"
+    # Where nodes come from: "nspawn" builds lab nodes on this host; "static" places
+    # instances on machines that already exist (bare metal, Vagrant), listed in the YAML
+    # file STATIC_HOSTS as [{name, address, user (root), data_device (/dev/vdb)}].
+    PROVIDER = "nspawn"
+    STATIC_HOSTS = ""
     # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE = 3600
     RUN_TIMEOUT_UPDATE = 3600
@@ -54,6 +62,8 @@ _ENV_SETTINGS: dict[str, type] = {
     "QUEUE_NAME": str,
     "PAGE_LIMIT_MAX": int,
     "PAGE_LIMIT_DEFAULT": int,
+    "AUTH_FAILURE_LIMIT": int,
+    "AUTH_FAILURE_WINDOW": int,
     "PLAYBOOKS_DIR": str,
     "ROLES_DIR": str,
     "HEARTBEAT_INTERVAL": float,
@@ -65,6 +75,8 @@ _ENV_SETTINGS: dict[str, type] = {
     "LAB_NETWORK": str,
     "LAB_BRIDGE": str,
     "IMAGE_CACHE_DIR": str,
+    "PROVIDER": str,
+    "STATIC_HOSTS": str,
 }
 
 

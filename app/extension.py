@@ -1,5 +1,6 @@
-"""Cross-cutting API rules, in one place: authentication by default, one JSON error
-shape, domain and database errors mapped to status codes. Resource code repeats none."""
+"""Cross-cutting API rules, in one place: authentication by default (with failed
+attempts limited per address), one JSON error shape, domain and database errors mapped
+to status codes, security headers. Resource code repeats none."""
 
 import functools
 import logging
@@ -7,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
-from flask import g, request
+from flask import current_app, g, request
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from webargs import core
 from webargs.flaskparser import FlaskParser
@@ -47,6 +49,7 @@ class Api(flask_smorest.Api):
         self.spec.components.security_scheme("bearerAuth", BEARER)
         app.register_error_handler(ServiceError, self._service_error)
         app.register_error_handler(IntegrityError, self._integrity_error)
+        app.after_request(security_headers)
 
     def handle_http_exception(self, error: HTTPException):
         if isinstance(error, InternalServerError) and error.original_exception is not None:
@@ -104,14 +107,73 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 def _authenticate() -> None:
+    failures = _AuthFailures(current_app)
+    address = request.remote_addr or "unknown"
+    retry_after = failures.blocked_for(address)
+    if retry_after:
+        flask_smorest.abort(
+            429,
+            message="Too many failed authentications from this address; retry later.",
+            headers={"Retry-After": str(retry_after)},
+        )
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     token = None
     if scheme.lower() == "bearer" and presented.strip():
         token = authenticate(session(), presented.strip())
     if token is None:
+        failures.note(address)
         flask_smorest.abort(401, message="A valid bearer token is required.")
     g.token = token
+
+
+class _AuthFailures:
+    """Failed authentications per client address in Redis (shared by every API
+    process): past AUTH_FAILURE_LIMIT within AUTH_FAILURE_WINDOW seconds, the address
+    is refused (429) until the window ends, so tokens cannot be guessed at speed.
+    Without Redis the limit is not enforced: authentication itself still is."""
+
+    def __init__(self, app):
+        self.redis = app.extensions["dbaas_queue"].redis
+        self.limit = app.config["AUTH_FAILURE_LIMIT"]
+        self.window = int(app.config["AUTH_FAILURE_WINDOW"])
+
+    @staticmethod
+    def _key(address: str) -> str:
+        return f"dbaas:auth-failures:{address}"
+
+    def blocked_for(self, address: str) -> int:
+        try:
+            count = int(self.redis.get(self._key(address)) or 0)
+            return max(int(self.redis.ttl(self._key(address))), 1) if count >= self.limit else 0
+        except RedisError:
+            return 0
+
+    def note(self, address: str) -> None:
+        try:
+            with self.redis.pipeline() as pipe:
+                pipe.incr(self._key(address))
+                pipe.expire(self._key(address), self.window, nx=True)
+                pipe.execute()
+        except RedisError as exc:
+            log.warning("failed authentication not counted (Redis: %s)", exc)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def security_headers(response):
+    """Every answer: no sniffing, no framing, no referrer; API answers are not cached
+    and may load nothing (the /docs page needs its own scripts and styles)."""
+    response.headers.update(SECURITY_HEADERS)
+    if response.mimetype == "application/json":
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    return response
 
 
 def project_id() -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import secrets as app_secrets
 from app.models import Instance, Operation, Target
+from jobs import nodes
 from jobs.events import target_of
 
 CONTROL_GROUP = "control"  # the host that builds machines: this one
@@ -34,20 +35,35 @@ def _index(node) -> int:
     return node.index
 
 
+def _static_hosts(settings: dict[str, Any]) -> dict[str, dict]:
+    if settings.get("PROVIDER", "nspawn") != "static":
+        return {}
+    return {host["name"]: host for host in nodes.load_static_hosts(settings["STATIC_HOSTS"])}
+
+
+def _connection(node, static: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]:
+    host = static.get(node.name, {})
+    user = host.get("user", "root")
+    variables = {
+        "ansible_host": node.address,
+        "ansible_user": user,
+        "ansible_ssh_private_key_file": host.get("ssh_key", str(ssh_key(settings))),
+        # Lab nodes are remade with new host keys: trust is the private bridge.
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "dbaas_node_index": node.index,
+    }
+    if user != "root":
+        variables["ansible_become"] = True
+    if "data_device" in host:
+        variables["data_disk_device"] = host["data_device"]
+    return variables
+
+
 def inventory(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
+    static = _static_hosts(settings)
     hosts = {
-        node.name: {
-            "ansible_host": node.address,
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(ssh_key(settings)),
-            # Lab nodes are remade with new host keys: trust is the private bridge.
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
-            "-o UserKnownHostsFile=/dev/null",
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "dbaas_node_index": node.index,
-        }
-        for node in instance.nodes
-        if node.address
+        node.name: _connection(node, static, settings) for node in instance.nodes if node.address
     }
     control = {
         "localhost": {
@@ -93,6 +109,7 @@ def extravars(
     """The playbook's variables, and the strings to redact from anything it reports."""
     variables: dict[str, Any] = {
         **lab_variables(instance, settings),
+        "dbaas_provider": settings.get("PROVIDER", "nspawn"),
         "dbaas_data_dir": settings["DATA_DIR"],
         "dbaas_operation": {
             "uuid": operation.uuid,

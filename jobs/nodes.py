@@ -6,6 +6,7 @@ import ipaddress
 import uuid
 from pathlib import Path
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,31 +26,75 @@ def node_name() -> str:
     return "pg" + uuid.uuid4().hex[:10]
 
 
-def _free_addresses(session: Session, network: ipaddress.IPv4Network):
-    used = set(session.scalars(select(Node.address).where(Node.address.is_not(None))))
-    hosts = network.hosts()
-    next(hosts)  # the first address is the host's own, on the bridge
-    for address in hosts:
-        if str(address) not in used:
-            yield str(address)
+def _used_addresses(session: Session) -> set[str]:
+    return set(session.scalars(select(Node.address).where(Node.address.is_not(None))))
 
 
-def allocate(session: Session, instance: Instance, network: str, attempts: int = 5) -> list[Node]:
-    """Give the instance nodes_number nodes, each with a free address (idempotent)."""
+def lab_pool(network: str):
+    """Free (name, address) pairs of the nspawn lab: new names, the network's addresses
+    (the first is the host's own, on the bridge)."""
     pool = ipaddress.IPv4Network(network)
+
+    def free(session: Session):
+        used = _used_addresses(session)
+        for address in list(pool.hosts())[1:]:
+            if str(address) not in used:
+                yield node_name(), str(address)
+
+    return free, f"no free address left in the lab network {network}"
+
+
+def load_static_hosts(path: str) -> list[dict]:
+    """The static provider's machines: a YAML list of {name, address, ...}."""
+    if not path:
+        raise PoolExhausted("DBAAS_PROVIDER=static needs DBAAS_STATIC_HOSTS (a YAML file)")
+    try:
+        hosts = yaml.safe_load(Path(path).read_text()) or []
+    except (OSError, yaml.YAMLError) as exc:
+        raise PoolExhausted(f"cannot read the static hosts file {path}: {exc}") from None
+    if not isinstance(hosts, list) or not all(
+        isinstance(h, dict) and h.get("name") and h.get("address") for h in hosts
+    ):
+        raise PoolExhausted(f"{path} must list hosts as {{name, address}} mappings")
+    return hosts
+
+
+def static_pool(hosts: list[dict]):
+    """Free machines of the static provider: each holds one instance's node at a time."""
+
+    def free(session: Session):
+        used = _used_addresses(session)
+        for host in hosts:
+            if str(host["address"]) not in used:
+                yield str(host["name"]), str(host["address"])
+
+    return free, f"all {len(hosts)} static hosts are in use"
+
+
+def pool_for(settings: dict):
+    if settings.get("PROVIDER", "nspawn") == "static":
+        return static_pool(load_static_hosts(settings.get("STATIC_HOSTS", "")))
+    return lab_pool(settings["LAB_NETWORK"])
+
+
+def allocate(session: Session, instance: Instance, pool, attempts: int = 5) -> list[Node]:
+    """Give the instance nodes_number nodes, each a free (name, address) of the pool
+    (lab_pool, static_pool; a bare network string means the lab's); idempotent."""
+    free_pairs, exhausted = lab_pool(pool) if isinstance(pool, str) else pool
     for _ in range(attempts):
         wanted = set(range(1, instance.nodes_number + 1)) - {n.index for n in instance.nodes}
-        free = _free_addresses(session, pool)
+        free = free_pairs(session)
         try:
             for index in sorted(wanted):
-                address = next(free, None)
-                if address is None:
+                pair = next(free, None)
+                if pair is None:
                     session.rollback()
-                    raise PoolExhausted(f"no free address left in the lab network {network}")
+                    raise PoolExhausted(exhausted)
+                name, address = pair
                 instance.nodes.append(
                     Node(
                         index=index,
-                        name=node_name(),
+                        name=name,
                         address=address,
                         status=Status.NEW,
                         # etcd runs on the first three nodes (by index).

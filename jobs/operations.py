@@ -83,7 +83,7 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
     instance = session.get(Instance, operation.instance_id)
     if operation.target == Target.INSTANCE and operation.action != Action.DELETE:
         try:
-            nodes.allocate(session, instance, settings["LAB_NETWORK"])
+            nodes.allocate(session, instance, nodes.pool_for(settings))
         except nodes.PoolExhausted as exc:
             events.operation_failed(
                 session, operation, {"message": str(exc), "task": None, "host": None}

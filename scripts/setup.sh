@@ -10,7 +10,9 @@ REDIS_URL=${DBAAS_REDIS_URL:-redis://127.0.0.1:6379/0}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-server redis-tools
               postgresql postgresql-client
               # the nspawn lab: root images, nodes, their disks and network
-              debootstrap systemd-container iproute2 util-linux e2fsprogs)
+              debootstrap systemd-container iproute2 util-linux e2fsprogs
+              # `vagrant validate` of the Vagrantfile (the VMs themselves need a hypervisor)
+              vagrant vagrant-libvirt)
 
 say() { echo "setup: $*"; }
 

@@ -1,8 +1,11 @@
-"""Shared schema fields, list paging and the hand-off of operations to the queue."""
+"""Shared schema fields, list paging, ETags and the hand-off of operations to the queue."""
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import flask_smorest
 import marshmallow as ma
 from flask import current_app, request
 from sqlalchemy import Select
@@ -134,3 +137,23 @@ def dispatch(operation: Operation | None) -> None:
     """Hand a committed operation to the queue (or leave it in the outbox)."""
     if operation is not None:
         queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)
+
+
+def etag(resource: Any, schema: ma.Schema) -> dict[str, str]:
+    """The ETag header of a resource: a digest of its representation."""
+    body = json.dumps(schema.dump(resource), sort_keys=True, default=str)
+    return {"ETag": f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'}
+
+
+def check_if_match(resource: Any, schema: ma.Schema) -> None:
+    """A PUT with If-Match changes the resource only as the client last saw it: 412
+    when it changed since (a concurrent PUT, or provisioning moving its status)."""
+    wanted = request.headers.get("If-Match")
+    if not wanted or wanted.strip() == "*":
+        return
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    if etag(resource, schema)["ETag"] not in tags:
+        flask_smorest.abort(
+            412,
+            message="The resource changed since that ETag: read it again, then retry.",
+        )

@@ -53,7 +53,10 @@ def route_ids(api, instance, user, database, version):
     }
 
 
-def test_every_route_needs_a_valid_token(app, db, api, instance, user, database, version):
+def test_every_route_needs_a_valid_token(
+    app, db, api, instance, user, database, version, monkeypatch
+):
+    monkeypatch.setitem(app.config, "AUTH_FAILURE_LIMIT", 10**6)  # many failures on purpose
     ids = route_ids(api, instance, user, database, version)
     for token in (None, "dbaas_not-a-token", ""):
         client = ApiClient(app, token)
@@ -105,3 +108,33 @@ def test_admin_of_another_project_is_still_another_project(admin_api, instance):
     path = f"/v1/postgres/instances/{instance['uuid']}"
     assert admin_api.get(path).status_code == 404
     assert admin_api.delete(path).status_code == 404
+
+
+def test_failed_authentications_are_limited_per_address(app, db, api, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_FAILURE_LIMIT", 3)
+    guesser = app.test_client()
+    guess = {"Authorization": "Bearer dbaas_guess"}
+    for _ in range(3):
+        assert guesser.get("/v1/postgres/instances", headers=guess).status_code == 401
+    refused = guesser.get("/v1/postgres/instances", headers=guess)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= app.config["AUTH_FAILURE_WINDOW"]
+    assert refused.json["message"].startswith("Too many failed authentications")
+    # Even a right token waits from that address: guessing cannot go on meanwhile ...
+    right = {"Authorization": f"Bearer {api.token}"}
+    assert guesser.get("/v1/postgres/instances", headers=right).status_code == 429
+    # ... while other addresses are not affected.
+    elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
+    answer = guesser.get("/v1/postgres/instances", headers=right, environ_base=elsewhere)
+    assert answer.status_code == 200
+
+
+def test_answers_carry_security_headers(app, api):
+    answer = api.get("/v1/postgres/instances")
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    docs = app.test_client().get("/docs")
+    assert docs.headers["X-Frame-Options"] == "DENY"
+    assert "Content-Security-Policy" not in docs.headers  # the page loads its own assets

@@ -386,3 +386,22 @@ def test_nodes_number_goes_down_as_an_update_and_never_below_one(api, instance, 
     assert answer.status_code == 200, answer.json
     assert answer.json["status"] == "IN_PROGRESS"
     assert answer.json["effective_sync_replica_number"] <= answer.json["nodes_number"] - 1
+
+
+def test_a_put_with_a_stale_etag_is_refused_and_changes_nothing(api, instance, settle):
+    settle()
+    path = f"{INSTANCES}/{instance['uuid']}"
+    read = api.get(path)
+    tag = read.headers["ETag"]
+    first = api.put(path, json={"description": "first"}, headers={"If-Match": tag})
+    assert first.status_code == 200
+    assert first.headers["ETag"] != tag
+    stale = api.put(path, json={"description": "second"}, headers={"If-Match": tag})
+    assert stale.status_code == 412
+    assert "changed since" in stale.json["message"]
+    assert api.get(path).json["description"] == "first"
+    fresh = api.put(
+        path, json={"description": "second"}, headers={"If-Match": first.headers["ETag"]}
+    )
+    assert fresh.status_code == 200
+    assert api.put(path, json={"description": "any"}, headers={"If-Match": "*"}).status_code == 200

@@ -1,6 +1,13 @@
 from flask.views import MethodView
 
-from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
+from app.api.common import (
+    ListQuerySchema,
+    check_if_match,
+    dispatch,
+    etag,
+    next_marker_header,
+    paginate,
+)
 from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
 from app.database import session
 from app.extension import Blueprint, project_id
@@ -50,15 +57,17 @@ class InstanceById(MethodView):
     @blp.response(200, InstanceSchema)
     def get(self, instance_uuid):
         """Show an instance"""
-        return instances.get_instance(session(), project_id(), str(instance_uuid))
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        return instance, etag(instance, InstanceSchema())
 
     @blp.arguments(InstanceUpdateSchema, example={"disk_size": 120})
     @blp.response(200, InstanceSchema)
     def put(self, changes, instance_uuid):
         """Change an instance: sizes start an operation (IN_PROGRESS); names do not"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        check_if_match(instance, InstanceSchema())
         dispatch(instances.update_instance(session(), instance, changes))
-        return instance
+        return instance, etag(instance, InstanceSchema())
 
     @blp.response(204)
     def delete(self, instance_uuid):

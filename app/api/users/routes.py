@@ -1,6 +1,13 @@
 from flask.views import MethodView
 
-from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
+from app.api.common import (
+    ListQuerySchema,
+    check_if_match,
+    dispatch,
+    etag,
+    next_marker_header,
+    paginate,
+)
 from app.api.users.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
 from app.database import session
 from app.extension import Blueprint, project_id
@@ -51,15 +58,17 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def get(self, instance_uuid, user_uuid):
         """Show a user"""
-        return users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        return user, etag(user, UserSchema())
 
     @blp.arguments(UserUpdateSchema, example={"password": "another_password_456"})
     @blp.response(200, UserSchema)
     def put(self, changes, instance_uuid, user_uuid):
         """Change a user's password and/or description"""
         user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        check_if_match(user, UserSchema())
         dispatch(users.update_user(session(), user, changes))
-        return user
+        return user, etag(user, UserSchema())
 
     @blp.response(204)
     def delete(self, instance_uuid, user_uuid):

@@ -1,5 +1,6 @@
 from flask.views import MethodView
 
+from app.api.common import check_if_match, etag
 from app.api.versions.schemas import (
     VersionCreateSchema,
     VersionListSchema,
@@ -47,7 +48,8 @@ class VersionById(MethodView):
     @blp.response(200, VersionSchema)
     def get(self, version_uuid):
         """Show a version"""
-        return versions.get_version(session(), str(version_uuid))
+        version = versions.get_version(session(), str(version_uuid))
+        return version, etag(version, VersionSchema())
 
     @admin_required
     @blp.arguments(VersionUpdateSchema, example={"deprecated": True})
@@ -55,4 +57,6 @@ class VersionById(MethodView):
     def put(self, data, version_uuid):
         """Change a version (admin): name, description, image, deprecated"""
         version = versions.get_version(session(), str(version_uuid))
-        return versions.update_version(session(), version, data)
+        check_if_match(version, VersionSchema())
+        version = versions.update_version(session(), version, data)
+        return version, etag(version, VersionSchema())

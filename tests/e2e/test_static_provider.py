@@ -1,0 +1,69 @@
+"""The static provider: instances placed on machines that already exist. Two lab nodes
+stand in for them (built beforehand, outside the API); the API's instance runs on them,
+and its delete hands them back running, with their services stopped and disks wiped."""
+
+import yaml
+
+from tests.e2e.test_instances import INSTANCES, connect, patroni_cluster
+from tests.jobs.conftest import Pipeline
+from tests.roles.lab import REPOSITORY, Lab
+
+
+def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_url):
+    (tmp_path / "machines").mkdir()
+    (tmp_path / "service").mkdir()
+    machines = Lab(tmp_path / "machines", nodes=2)
+    outcome, tracker = machines.play("nodes_create.yml")
+    assert outcome.status == "successful", tracker.failure
+    hosts_file = tmp_path / "static-hosts.yml"
+    hosts_file.write_text(
+        yaml.safe_dump(
+            [
+                {"name": n["name"], "address": n["address"], "ssh_key": str(machines.key)}
+                for n in machines.nodes
+            ]
+        )
+    )
+    pipeline = Pipeline(
+        tmp_path / "service",
+        redis_url,
+        PLAYBOOKS_DIR=str(REPOSITORY / "playbooks"),
+        PROVIDER="static",
+        STATIC_HOSTS=str(hosts_file),
+        HEARTBEAT_TIMEOUT=60,
+    )
+    try:
+        pipeline.worker.start()
+        instance = pipeline.create_instance("placed", nodes_number=2, sync_replica_number=1)
+        path = f"{INSTANCES}/{instance['uuid']}"
+        active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+        assert sorted(active["ipsv4"]) == sorted(n["address"] for n in machines.nodes)
+        roles = sorted(m["role"] for m in patroni_cluster(active["ipsv4"][0])["members"])
+        assert roles == ["leader", "sync_standby"]
+
+        # Every machine is taken: a second instance fails, saying so.
+        other = pipeline.create_instance("no-room")
+        failed = pipeline.wait_status(f"{INSTANCES}/{other['uuid']}", "ERROR", timeout=60)
+        assert "static hosts are in use" in failed["error"]["message"]
+
+        user = pipeline.api.post(
+            f"{path}/users", json={"name": "app", "password": "placed-Pass-1"}
+        ).json
+        pipeline.wait_status(f"{path}/users/{user['uuid']}", "ACTIVE", timeout=180)
+        with connect(active["ipsv4"][0], "app", "placed-Pass-1", "postgres") as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+
+        assert pipeline.api.delete(path).status_code == 204
+        pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+        for node in machines.nodes:  # still running, handed back clean
+            state = machines.ssh(
+                node,
+                "systemctl is-active patroni etcd; findmnt -n /var/lib/postgresql; "
+                "blkid -o value -s TYPE /dev/vdb",
+                check=False,
+            ).stdout.split()
+            assert state == ["inactive", "inactive"], state
+    finally:
+        pipeline.close()
+        machines.play("nodes_delete.yml")
+        machines.force_clean()
