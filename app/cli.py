@@ -1,6 +1,7 @@
 """`dbaas`: serve the API, run the worker, manage tokens, versions and the schema."""
 
 import logging
+import os
 import sys
 
 import click
@@ -37,16 +38,21 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Per process.")
+@click.option(
+    "--workers",
+    default=min(os.cpu_count() or 1, 4),
+    show_default="the cores, 4 at most",
+    type=int,
+    help="Processes sharing the listening socket.",
+)
 @click.pass_obj
-def serve(config: dict, host: str, port: int, threads: int) -> None:
+def serve(config: dict, host: str, port: int, threads: int, workers: int) -> None:
     """Serve the API with a production WSGI server (waitress)."""
-    import waitress
-
-    from app import create_app
+    from app import server
 
     _prepare(config)
-    waitress.serve(create_app(), host=host, port=port, threads=threads, ident="dbaas")
+    server.serve(host, port, threads, workers)
 
 
 @main.command()

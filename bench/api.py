@@ -98,7 +98,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads per process")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="server processes")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="dbaas-bench-api-")
@@ -147,7 +148,7 @@ def main() -> None:
             )
             created.append(json.loads(conn.getresponse().read())["uuid"])
         figures = {
-            "server": f"waitress, {args.threads} threads",
+            "server": f"dbaas serve: waitress, {args.workers} processes x {args.threads} threads",
             "clients": args.clients,
             "seconds": args.seconds,
             "cpus": os.cpu_count(),

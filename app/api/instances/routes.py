@@ -58,16 +58,16 @@ class InstanceById(MethodView):
     def get(self, instance_uuid):
         """Show an instance"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
-        return instance, etag(instance, InstanceSchema())
+        return instance, etag(instance)
 
     @blp.arguments(InstanceUpdateSchema, example={"disk_size": 120})
     @blp.response(200, InstanceSchema)
     def put(self, changes, instance_uuid):
         """Change an instance: sizes start an operation (IN_PROGRESS); names do not"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
-        check_if_match(instance, InstanceSchema())
+        check_if_match(instance)
         dispatch(instances.update_instance(session(), instance, changes))
-        return instance, etag(instance, InstanceSchema())
+        return instance, etag(instance)
 
     @blp.response(204)
     def delete(self, instance_uuid):

@@ -59,16 +59,16 @@ class UserById(MethodView):
     def get(self, instance_uuid, user_uuid):
         """Show a user"""
         user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
-        return user, etag(user, UserSchema())
+        return user, etag(user)
 
     @blp.arguments(UserUpdateSchema, example={"password": "another_password_456"})
     @blp.response(200, UserSchema)
     def put(self, changes, instance_uuid, user_uuid):
         """Change a user's password and/or description"""
         user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
-        check_if_match(user, UserSchema())
+        check_if_match(user)
         dispatch(users.update_user(session(), user, changes))
-        return user, etag(user, UserSchema())
+        return user, etag(user)
 
     @blp.response(204)
     def delete(self, instance_uuid, user_uuid):

@@ -49,7 +49,7 @@ class VersionById(MethodView):
     def get(self, version_uuid):
         """Show a version"""
         version = versions.get_version(session(), str(version_uuid))
-        return version, etag(version, VersionSchema())
+        return version, etag(version)
 
     @admin_required
     @blp.arguments(VersionUpdateSchema, example={"deprecated": True})
@@ -57,6 +57,6 @@ class VersionById(MethodView):
     def put(self, data, version_uuid):
         """Change a version (admin): name, description, image, deprecated"""
         version = versions.get_version(session(), str(version_uuid))
-        check_if_match(version, VersionSchema())
+        check_if_match(version)
         version = versions.update_version(session(), version, data)
-        return version, etag(version, VersionSchema())
+        return version, etag(version)
