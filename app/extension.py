@@ -8,14 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
-from flask import current_app, g, request
+from flask import current_app, g, make_response, request
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import session
+from app.models import IdempotencyKey
+from app.secrets import keyed_digest
 from app.services.errors import ServiceError
 from app.services.tokens import authenticate
 
@@ -157,6 +160,79 @@ class _AuthFailures:
                 pipe.execute()
         except RedisError as exc:
             log.warning("failed authentication not counted (Redis: %s)", exc)
+
+
+def idempotent(view: Callable) -> Callable:
+    """POST with an Idempotency-Key header: the first request runs and its answer is
+    kept; a replay (same key, same request) gets that answer again, marked
+    Idempotent-Replayed, and creates nothing; the key with another request is a 422;
+    while the first is still running, a replay is a 409. Keys are per project."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        if not (0 < len(key) <= 255 and key.isprintable()):
+            flask_smorest.abort(
+                422,
+                message="Invalid Idempotency-Key.",
+                messages={"Idempotency-Key": ["1 to 255 printable characters."]},
+            )
+        db = session()
+        # Keyed: a user's POST holds a password, and only its verifier may be stored.
+        digest = keyed_digest(
+            current_app.config,
+            request.method.encode() + request.path.encode() + b"\0" + request.get_data(),
+        )
+        record = IdempotencyKey(project_id=g.token.project_id, key=key, request_digest=digest)
+        db.add(record)
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+            return _replay(db, key, digest)
+        try:
+            response = make_response(view(*args, **kwargs))
+        except Exception:
+            _forget(db, record)  # refused: corrected, the request may use the key again
+            raise
+        if not 200 <= response.status_code < 300:
+            _forget(db, record)
+            return response
+        record.status_code = response.status_code
+        record.response = response.get_json()
+        record.location = response.headers.get("Location")
+        db.commit()
+        return response
+
+    return wrapper
+
+
+def _forget(db, record: IdempotencyKey) -> None:
+    db.rollback()
+    db.delete(db.merge(record))
+    db.commit()
+
+
+def _replay(db, key: str, digest: str):
+    first = db.scalars(
+        select(IdempotencyKey).where(
+            IdempotencyKey.project_id == g.token.project_id, IdempotencyKey.key == key
+        )
+    ).one()
+    if first.request_digest != digest:
+        flask_smorest.abort(
+            422,
+            message="This Idempotency-Key was used for a different request.",
+            messages={"Idempotency-Key": ["Already used for another request."]},
+        )
+    if first.status_code is None:
+        flask_smorest.abort(409, message="The request with this Idempotency-Key is still running.")
+    headers = {"Idempotent-Replayed": "true"}
+    if first.location:
+        headers["Location"] = first.location
+    return first.response, first.status_code, headers
 
 
 SECURITY_HEADERS = {

@@ -87,6 +87,24 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class IdempotencyKey(Base):
+    """A POST made with an Idempotency-Key: what it asked (a digest) and what it got,
+    so that a replay gets the same answer instead of a second resource."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("project_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str] = mapped_column(String(255))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    # None while the first request is being handled.
+    status_code: Mapped[int | None] = mapped_column(default=None)
+    response: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    location: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Token(Base):
     """An API bearer token; only its SHA-256 is stored."""
 

@@ -405,3 +405,24 @@ def test_a_put_with_a_stale_etag_is_refused_and_changes_nothing(api, instance, s
     )
     assert fresh.status_code == 200
     assert api.put(path, json={"description": "any"}, headers={"If-Match": "*"}).status_code == 200
+
+
+def test_a_replayed_post_with_an_idempotency_key_creates_nothing_more(api, instance_body, db):
+    first = api.post(INSTANCES, json=instance_body, headers={"Idempotency-Key": "order-42"})
+    assert first.status_code == 201
+    replay = api.post(INSTANCES, json=instance_body, headers={"Idempotency-Key": "order-42"})
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json == first.json and replay.headers["Location"] == first.headers["Location"]
+    assert len(api.get(INSTANCES).json) == 1
+
+    other = dict(instance_body, name="another-name")
+    reused = api.post(INSTANCES, json=other, headers={"Idempotency-Key": "order-42"})
+    assert reused.status_code == 422 and "Idempotency-Key" in reused.json["errors"]
+    # A refused request leaves its key free: corrected, it goes through.
+    bad = api.post(INSTANCES, json=dict(other, cpu=0), headers={"Idempotency-Key": "k2"})
+    assert bad.status_code == 422
+    good = api.post(INSTANCES, json=other, headers={"Idempotency-Key": "k2"})
+    assert good.status_code == 201
+    assert api.post(INSTANCES, json=other, headers={"Idempotency-Key": ""}).status_code == 422
+    assert len(api.get(INSTANCES).json) == 2

@@ -3,7 +3,7 @@ from flask.views import MethodView
 from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
 from app.api.databases.schemas import DatabaseCreateSchema, DatabaseSchema
 from app.database import session
-from app.extension import Blueprint, project_id
+from app.extension import Blueprint, idempotent, project_id
 from app.models import Database
 from app.services import databases, instances
 from app.services.references import INSTANCES_PATH
@@ -29,6 +29,7 @@ class Databases(MethodView):
         statement = databases.instance_databases(_instance(instance_uuid))
         return paginate(session(), statement, Database, query), next_marker_header()
 
+    @idempotent
     @blp.arguments(
         DatabaseCreateSchema,
         example={

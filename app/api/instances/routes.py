@@ -10,7 +10,7 @@ from app.api.common import (
 )
 from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
 from app.database import session
-from app.extension import Blueprint, project_id
+from app.extension import Blueprint, idempotent, project_id
 from app.models import Instance
 from app.services import instances
 from app.services.references import INSTANCES_PATH
@@ -43,6 +43,7 @@ class Instances(MethodView):
         page = paginate(session(), instances.project_instances(project_id()), Instance, query)
         return page, next_marker_header()
 
+    @idempotent
     @blp.arguments(InstanceCreateSchema, example=CREATE_EXAMPLE)
     @blp.response(201, InstanceSchema)
     def post(self, data):

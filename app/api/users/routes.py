@@ -10,7 +10,7 @@ from app.api.common import (
 )
 from app.api.users.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
 from app.database import session
-from app.extension import Blueprint, project_id
+from app.extension import Blueprint, idempotent, project_id
 from app.models import User
 from app.services import instances, users
 from app.services.references import INSTANCES_PATH
@@ -36,6 +36,7 @@ class Users(MethodView):
         statement = users.instance_users(_instance(instance_uuid))
         return paginate(session(), statement, User, query), next_marker_header()
 
+    @idempotent
     @blp.arguments(
         UserCreateSchema,
         example={
