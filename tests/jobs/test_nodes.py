@@ -104,3 +104,32 @@ def test_a_disk_only_update_runs_the_disk_grow_alone():
     assert playbook_for(update({"disk_size": [8, 12], "cpu": [1, 2]})) == "instance_update.yml"
     assert playbook_for(update({})) == "instance_update.yml"  # a retry converges all
     assert playbook_for(Operation(target="user", action="create")) == "user_create.yml"
+
+
+def test_the_static_provider_places_nodes_on_listed_machines_one_each(session, tmp_path):
+    from jobs import inputs
+
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(
+        "- {name: db1, address: 10.0.0.11}\n"
+        "- {name: db2, address: 10.0.0.12, user: admin, data_device: /dev/sdb}\n"
+    )
+    settings = {"PROVIDER": "static", "STATIC_HOSTS": str(hosts), "DATA_DIR": str(tmp_path)}
+    instance = new_instance(session, "a", 2)
+    placed = nodes.allocate(session, instance, nodes.pool_for(settings))
+    assert [(n.name, n.address) for n in placed] == [("db1", "10.0.0.11"), ("db2", "10.0.0.12")]
+    with pytest.raises(nodes.PoolExhausted, match="all 2 static hosts are in use"):
+        nodes.allocate(session, new_instance(session, "b", 1), nodes.pool_for(settings))
+
+    reached = inputs.inventory(instance, settings)["all"]["children"][inputs.NODES_GROUP]
+    assert reached["hosts"]["db1"]["ansible_user"] == "root"
+    assert "ansible_become" not in reached["hosts"]["db1"]
+    assert reached["hosts"]["db2"]["ansible_user"] == "admin"
+    assert reached["hosts"]["db2"]["ansible_become"] is True
+    assert reached["hosts"]["db2"]["data_disk_device"] == "/dev/sdb"
+
+    hosts.write_text("- {address: 10.0.0.13}\n")
+    with pytest.raises(nodes.PoolExhausted, match="must list hosts"):
+        nodes.pool_for(settings)
+    with pytest.raises(nodes.PoolExhausted, match="needs DBAAS_STATIC_HOSTS"):
+        nodes.pool_for({"PROVIDER": "static"})
