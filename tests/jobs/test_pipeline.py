@@ -210,3 +210,46 @@ def redis_contents(client) -> dict[str, bytes]:
                 unpacked.append(zlib.decompress(value))
         contents[f"redis {key!r}"] = b"\n".join([*values, *unpacked])
     return contents
+
+
+def test_ten_creates_at_once_on_two_workers_all_active_without_collisions(pipeline):
+    from app.models import Node
+
+    pipeline.worker.start()
+    pipeline.add_worker()
+    created = [pipeline.create_instance(f"burst-{n}", nodes_number=3) for n in range(10)]
+    for instance in created:
+        pipeline.wait_status(f"{INSTANCES}/{instance['uuid']}", "ACTIVE", timeout=300)
+    fresh(pipeline.session)
+    addresses = pipeline.session.scalars(select(Node.address)).all()
+    names = pipeline.session.scalars(select(Node.name)).all()
+    assert len(addresses) == len(set(addresses)) == 30
+    assert len(names) == len(set(names)) == 30
+
+
+def test_two_puts_racing_on_one_instance_one_wins_one_is_409(pipeline):
+    import threading
+
+    from tests.client import ApiClient
+
+    pipeline.worker.start()
+    instance = pipeline.create_instance("raced")
+    path = f"{INSTANCES}/{instance['uuid']}"
+    pipeline.wait_status(path, "ACTIVE")
+    pipeline.worker.kill()  # the winner's operation stays PENDING: the race is the API's
+    answers: list[int] = []
+    start = threading.Barrier(2)
+
+    def put(cpu: int) -> None:
+        client = ApiClient(pipeline.app, pipeline.api.token, pipeline.api.project_id)
+        start.wait()
+        answers.append(client.put(path, json={"cpu": cpu}).status_code)
+
+    racers = [threading.Thread(target=put, args=(cpu,)) for cpu in (2, 4)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(30)
+    assert sorted(answers) == [200, 409]
+    updates = [o for o in pipeline.operations(instance) if o["action"] == "update"]
+    assert len(updates) == 1
