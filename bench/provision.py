@@ -11,22 +11,12 @@ Everything made is removed afterwards (nodes, disks, bridge, scratch directories
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import redis
-
-from app.client import Client
 from app.services.references import INSTANCES_PATH
-from tests.e2e.conftest import remove_lab
-from tests.roles.lab import Lab, free_subnet
-from tests.services import free_port
+from bench.service import running_service, until_active
+from tests.roles.lab import Lab
 
 
 def timed(action) -> tuple[float, object]:
@@ -83,58 +73,15 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also rank the create's tasks")
     args = parser.parse_args()
 
-    redis_url = os.environ.get("DBAAS_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        sys.exit(f"Redis does not answer at {redis_url}: run `make setup` first")
-
-    work = Path(tempfile.mkdtemp(prefix="dbaas-bench-provision-"))
-    (work / "cold").mkdir()
-    data = work / "data"
-    (data / "ssh").mkdir(parents=True)
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(data / "ssh" / "id_ed25519")],
-        check=True,
-    )
-    bridge = f"dbb{uuid.uuid4().hex[:6]}"
-    env = dict(
-        os.environ,
-        DBAAS_DATA_DIR=str(data),
-        DBAAS_QUEUE_NAME=f"bench-{uuid.uuid4().hex[:8]}",
-        DBAAS_LAB_NETWORK=str(free_subnet()),
-        DBAAS_LAB_BRIDGE=bridge,
-    )
     figures: dict[str, object] = {"nodes": args.nodes, "sync_replicas": args.sync}
-    port = free_port()
-
-    def dbaas(*command, **options):
-        return subprocess.Popen([sys.executable, "-m", "app.cli", *command], env=env, **options)
-
-    token = subprocess.run(
-        [sys.executable, "-m", "app.cli", "token", "create"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    server = dbaas("serve", "--port", str(port), **quiet)
-    worker = dbaas("worker", **quiet)
-    client = Client(f"http://127.0.0.1:{port}", token)
-    try:
+    with running_service("provision") as service:
+        client, work = service.client, service.work
         if args.cold:
+            (work / "cold").mkdir()
             figures["image_build_cold"] = cold_image_build(work)
-        for _ in range(100):
-            try:
-                client.get("/v1/types/postgres/versions")
-                break
-            except OSError:
-                time.sleep(0.1)
-        version = client.version_uuid("PostgreSQL 15")
         body = {
             "name": "bench",
-            "version": version,
+            "version": client.version_uuid("PostgreSQL 15"),
             "cpu": 1,
             "ram": 1024,
             "disk_size": 8,
@@ -143,32 +90,26 @@ def main() -> None:
         }
         instance = client.request("POST", INSTANCES_PATH, body)["uuid"]
         path = f"{INSTANCES_PATH}/{instance}"
-
-        def until_active(resource_path):
-            resource = client.wait(resource_path, instance, timeout=900, interval=0.2)
-            assert resource["status"] == "ACTIVE", resource.get("error")
-            return resource
-
-        figures["create_to_active_warm"], _ = timed(lambda: until_active(path))
+        figures["create_to_active_warm"], _ = timed(lambda: until_active(client, path, instance))
 
         def user():
             created = client.request(
                 "POST", f"{path}/users", {"name": "app", "password": "bench-Secret-1"}
             )
-            return until_active(f"{path}/users/{created['uuid']}")
+            return until_active(client, f"{path}/users/{created['uuid']}", instance)
 
         figures["user_create"], app_user = timed(user)
 
         def database():
             body = {"name": "app_db", "owner": app_user["uuid"]}
             created = client.request("POST", f"{path}/databases", body)
-            return until_active(f"{path}/databases/{created['uuid']}")
+            return until_active(client, f"{path}/databases/{created['uuid']}", instance)
 
         figures["database_create"], _ = timed(database)
 
         def grow():
             client.request("PUT", path, {"disk_size": 12})
-            return until_active(path)
+            return until_active(client, path, instance)
 
         figures["disk_grow_8_to_12"], _ = timed(grow)
 
@@ -180,13 +121,7 @@ def main() -> None:
         if args.profile:
             (work / "profile").mkdir()
             figures["slowest_create_tasks"] = slowest_tasks(work, args.nodes, args.sync)
-        print(json.dumps(figures, indent=2))
-    finally:
-        for process in (worker, server):
-            process.terminate()
-            process.wait(timeout=30)
-        remove_lab(data, bridge)
-        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

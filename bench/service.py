@@ -1,0 +1,84 @@
+"""The product as a user runs it, for benchmarks: `dbaas serve` and `dbaas worker` on a
+scratch data directory, lab nodes on a bridge and subnet of their own, and the CLI's
+HTTP client. Everything is removed on exit (processes by PID, nodes, bridge, files)."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from app.client import Client
+from tests.e2e.conftest import remove_lab
+from tests.roles.lab import free_subnet
+from tests.services import free_port
+
+
+@dataclass
+class Service:
+    client: Client
+    work: Path
+    data: Path
+    bridge: str
+
+
+def _require_redis() -> None:
+    url = os.environ.get("DBAAS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        sys.exit(f"Redis does not answer at {url}: run `make setup` first")
+
+
+@contextlib.contextmanager
+def running_service(prefix: str) -> Iterator[Service]:
+    _require_redis()
+    work = Path(tempfile.mkdtemp(prefix=f"dbaas-bench-{prefix}-"))
+    data = work / "data"
+    (data / "ssh").mkdir(parents=True)
+    key = data / "ssh" / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    bridge = f"dbb{uuid.uuid4().hex[:6]}"
+    env = dict(
+        os.environ,
+        DBAAS_DATA_DIR=str(data),
+        DBAAS_QUEUE_NAME=f"bench-{uuid.uuid4().hex[:8]}",
+        DBAAS_LAB_NETWORK=str(free_subnet()),
+        DBAAS_LAB_BRIDGE=bridge,
+    )
+    command = [sys.executable, "-m", "app.cli"]
+    token = subprocess.run(
+        [*command, "token", "create"], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()[-1]
+    port = free_port()
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    server = subprocess.Popen([*command, "serve", "--port", str(port)], **quiet)
+    worker = subprocess.Popen([*command, "worker"], **quiet)
+    client = Client(f"http://127.0.0.1:{port}", token)
+    try:
+        for _ in range(100):
+            try:
+                client.get("/v1/types/postgres/versions")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield Service(client, work, data, bridge)
+    finally:
+        for process in (worker, server):
+            process.terminate()
+            process.wait(timeout=30)
+        remove_lab(data, bridge)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def until_active(client: Client, path: str, instance: str) -> dict:
+    resource = client.wait(path, instance, timeout=900, interval=0.2)
+    assert resource["status"] == "ACTIVE", resource.get("error")
+    return resource
