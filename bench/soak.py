@@ -1,6 +1,6 @@
 """Soak: N cycles in a row of create -> user -> database -> login -> delete through the
 API with a real worker. Prints JSON: cycles, failures (must be 0), what the cycles left
-on the host (processes, mounts, loop devices, interfaces: must be none) and the time
+on the host (processes, mounts, node directories, loop devices, veths: must be none) and the time
 per cycle.
 
     .venv/bin/python -m bench.soak [--cycles 5] [--nodes 1]
@@ -19,27 +19,21 @@ import psycopg
 from app.client import with_login
 from app.services.references import INSTANCES_PATH
 from bench.service import running_service, until_active
+from tests.e2e.test_instances import host_leftovers
 
 
-def leftovers(data: Path) -> dict[str, list[str]]:
+def leftovers(data: Path, bridge: str) -> list[str]:
+    """The e2e tests' check (mounts, processes, node directories), plus loop devices
+    and the nodes' veths, which a soak should not leak either."""
     nodes = str(data / "nodes")
-    processes = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if nodes.encode() in cmdline.read_bytes():
-                processes.append(cmdline.parent.name)
-        except OSError:
-            continue
-    mounts = [m for m in Path("/proc/mounts").read_text().splitlines() if nodes in m]
+    left = host_leftovers(data, bridge)
     losetup = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    left += [f"loop {line}" for line in losetup.splitlines() if nodes in line]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return {
-        "processes": processes,
-        "mounts": mounts,
-        "loop devices": [line for line in losetup.splitlines() if nodes in line],
-        "veths": [line.split(":")[1].strip() for line in links.splitlines() if " vb-pg" in line],
-        "node directories": [p.name for p in Path(nodes).glob("*")] if Path(nodes).exists() else [],
-    }
+    left += [
+        f"veth {line.split(':')[1].strip()}" for line in links.splitlines() if " vb-pg" in line
+    ]
+    return left
 
 
 def cycle(client, nodes: int, n: int) -> None:
@@ -83,7 +77,7 @@ def main() -> None:
                 durations.append(time.monotonic() - started)
             except Exception as exc:  # a soak counts failures, it does not stop at one
                 failures.append(f"cycle {n}: {exc}")
-        left = leftovers(service.data)
+        left = leftovers(service.data, service.bridge)
     report = {
         "cycles": args.cycles,
         "nodes": args.nodes,
