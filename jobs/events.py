@@ -177,7 +177,9 @@ def operation_started(session: Session, operation: Operation) -> None:
     operation.progress = {"done": 0, "total": None, "task": None, "host": None}
     resource = target_of(session, operation)
     # An instance shows its provisioning; users and databases go NEW -> ACTIVE directly.
-    if resource is not None and operation.target == Target.INSTANCE:
+    # The reconcile's restart of stopped nodes is not a change asked for: the instance
+    # keeps serving (Patroni failed over) and the nodes show the trouble.
+    if resource is not None and operation.target == Target.INSTANCE and not _is_restart(operation):
         resource.status = Status.IN_PROGRESS
     _log(operation, "started", attempt=operation.attempts)
     session.commit()
@@ -232,7 +234,12 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
     operation.finished_at = utcnow()
     operation.runner_pid = None
     resource = target_of(session, operation)
-    if resource is not None:
+    if resource is not None and _is_restart(operation):
+        for node in resource.nodes:
+            if node.status != Status.ACTIVE:
+                node.status = Status.ERROR
+                node.error = error
+    elif resource is not None:
         resource.status = Status.ERROR
         resource.error = error
     _log(operation, "failed", error=error.get("message"), task=error.get("task"))
@@ -254,6 +261,10 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
             resource.status = Status.ACTIVE
             resource.error = None
     session.commit()
+
+
+def _is_restart(operation: Operation) -> bool:
+    return operation.target == Target.INSTANCE and operation.action == Action.START
 
 
 def _forget_removed_nodes(instance) -> None:

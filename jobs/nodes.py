@@ -118,14 +118,16 @@ def machine_running(state_dir: Path) -> bool:
     return nspawn_node.node_init(state_dir) is not None
 
 
-def stopped_instances(session: Session, nodes_dir: Path) -> list[Instance]:
-    """ACTIVE instances with a node that should run and does not."""
+def stopped_nodes(session: Session, nodes_dir: Path) -> list[tuple[Instance, list[Node]]]:
+    """ACTIVE instances with nodes that should run and do not, with those nodes."""
     active = session.scalars(select(Instance).where(Instance.status == Status.ACTIVE)).all()
-    return [
-        instance
-        for instance in active
-        if any(
-            node.status == Status.ACTIVE and not machine_running(nodes_dir / node.name)
+    found = []
+    for instance in active:
+        stopped = [
+            node
             for node in instance.nodes
-        )
-    ]
+            if node.status == Status.ACTIVE and not machine_running(nodes_dir / node.name)
+        ]
+        if stopped:
+            found.append((instance, stopped))
+    return found

@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Operation, OperationStatus, Target, utcnow
+from app.models import Action, Operation, OperationStatus, Status, Target, utcnow
 from app.queue import JobQueue, job_id, relay_outbox
 from app.services import operations
 from jobs import events, nodes
@@ -113,13 +113,24 @@ def requeue_lost(session: Session, job_queue: JobQueue) -> int:
 
 def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
     """Reconcile: an ACTIVE instance whose machines stopped (host reboot, a node's
-    crash) gets a start operation, unless a change of it is already under way."""
+    crash) gets a start operation, unless a change of it is already under way. The
+    instance stays ACTIVE (its other nodes serve); the stopped nodes show ERROR."""
+    if settings.get("PROVIDER", "nspawn") != "nspawn":
+        return 0  # only lab machines are watched: the others are not ours to start
     started = 0
-    for instance in nodes.stopped_instances(session, Path(settings["DATA_DIR"]) / "nodes"):
+    nodes_dir = Path(settings["DATA_DIR"]) / "nodes"
+    for instance, stopped in nodes.stopped_nodes(session, nodes_dir):
         if operations.unfinished(session, instance.uuid) is None:
+            for node in stopped:
+                node.status = Status.ERROR
+                node.error = {"message": "the machine stopped; the worker is starting it again"}
             operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.START)
             session.commit()
-            log.info("instance=%s has stopped nodes: start operation recorded", instance.uuid)
+            log.info(
+                "instance=%s nodes %s stopped: start operation recorded",
+                instance.uuid,
+                ",".join(node.name for node in stopped),
+            )
             started += 1
     return started
 

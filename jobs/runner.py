@@ -39,6 +39,14 @@ def _write_private(path: Path, content: str) -> None:
         handle.write(content)
 
 
+# Connections are shared between tasks and runs (a master per node, kept 60 s idle);
+# keepalives notice a node gone off the network in 15 s, where TCP alone would hang
+# a shared connection for minutes.
+SSH_ARGS = (
+    "-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
+)
+
+
 def run_playbook(
     run_dir: Path,
     playbook: Path,
@@ -72,6 +80,7 @@ def run_playbook(
                 # One SSH round trip per task instead of three (no temporary files).
                 "ANSIBLE_PIPELINING": "True",
                 "ANSIBLE_FORKS": "20",
+                "ANSIBLE_SSH_ARGS": SSH_ARGS,
             },
             timeout=timeout,
             event_handler=lambda event: on_event(event) or False,

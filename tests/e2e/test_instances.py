@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.roles.cluster import Writer
 from tests.roles.lab import ssh
 
 INSTANCES = "/v1/postgres/instances"
@@ -110,6 +112,8 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
 
         pipeline.wait_for(replicated, f"the rows on {ip}", 60)
 
+    lose_the_primary_under_load(pipeline, instance, ips, password)
+
     # Dropping the database, then its owner: the user can no longer log in.
     assert pipeline.api.delete(f"{path}/databases/{database['uuid']}").status_code == 204
     pipeline.wait_for(
@@ -126,11 +130,80 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
     with pytest.raises(psycopg.OperationalError):
         connect(ips[0], "app_user", password, "postgres")
 
+    # The user's password, used all along, is nowhere the control plane keeps things.
+    places = pipeline.secret_places()
+    assert [where for where, content in places.items() if password.encode() in content] == []
+    assert any("/runs/" in where for where in places)  # the playbook runs were searched
+    assert any(where.startswith("redis b'rq:job:") for where in places)
+
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
     for ip in ips:
         assert not port_open(ip, 5432)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], password: str):
+    """The primary's machine dies while a client writes: Patroni fails over, the
+    instance stays ACTIVE with that node shown ERROR, the worker starts the machine
+    again (it rejoins as a replica), and every committed row is there."""
+    path = f"{INSTANCES}/{instance['uuid']}"
+    leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
+    with connect(leader["host"], "app_user", password, "app_db") as conn:
+        conn.execute("create table w (n bigserial primary key)")
+    writer = Writer(
+        ips,
+        lambda hosts: (
+            f"host={','.join(hosts)} port=5432 dbname=app_db user=app_user "
+            f"password={password} target_session_attrs=read-write "
+            "connect_timeout=2 tcp_user_timeout=2000"
+        ),
+        table="w",
+    )
+    writer.start()
+    try:
+        pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
+        init = pipeline.data_dir / "nodes" / leader["name"] / "init.pid"
+        os.kill(int(init.read_text().split()[0]), signal.SIGKILL)
+        pipeline.wait_for(
+            lambda: writer.first_write_elsewhere(leader["host"]), "writes on a new primary", 90
+        )
+        pipeline.wait_for(
+            lambda: pipeline.nodes(instance)[leader["name"]]["status"] == "ERROR",
+            "the dead node to show ERROR",
+            90,
+        )
+        assert pipeline.api.get(path).json["status"] == "ACTIVE"
+        pipeline.wait_for(
+            lambda: pipeline.nodes(instance)[leader["name"]]["status"] == "ACTIVE",
+            "the worker to start the node again",
+            240,
+        )
+        assert pipeline.api.get(path).json["status"] == "ACTIVE"
+        pipeline.wait_for(
+            lambda: (
+                len(patroni_cluster(ips[0])["members"]) == 3
+                and all(
+                    m["state"] in ("running", "streaming")
+                    for m in patroni_cluster(ips[0])["members"]
+                )
+            ),
+            "the old primary to rejoin",
+            120,
+        )
+    finally:
+        committed = writer.finish()
+    with psycopg.connect(
+        instance_uri(pipeline, instance, "app_db"), user="app_user", password=password
+    ) as conn:
+        present = {n for (n,) in conn.execute("select n from w")}
+    assert len(committed) > 20
+    assert committed - present == set()
+
+
+def instance_uri(pipeline, instance: dict, dbname: str) -> str:
+    active = pipeline.api.get(f"{INSTANCES}/{instance['uuid']}").json
+    return active["connection_uri"].replace("/postgres?", f"/{dbname}?") + "&connect_timeout=5"
 
 
 def test_the_specs_manifest_one_node_one_sync_replica_survives_a_node_crash(lab_pipeline):
@@ -161,9 +234,37 @@ def test_the_specs_manifest_one_node_one_sync_replica_survives_a_node_crash(lab_
     )
     assert pipeline.api.get(path).json["status"] == "ACTIVE"
     pipeline.wait_for(lambda: port_open(active["ipsv4"][0], 5432), "PostgreSQL to be back", 60)
+
+    unreachable_node_fails_naming_it_and_the_retry_succeeds(pipeline, instance)
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def unreachable_node_fails_naming_it_and_the_retry_succeeds(pipeline, instance: dict):
+    """The node drops off the network (its link on the host side goes down): a user's
+    creation fails naming the node; once it is back, asking again succeeds."""
+    path = f"{INSTANCES}/{instance['uuid']}"
+    [node] = pipeline.nodes(instance).values()
+    link = f"vb-{node['name']}"
+    subprocess.run(["ip", "link", "set", link, "down"], check=True)
+    try:
+        user = pipeline.api.post(f"{path}/users", json={"name": "late", "password": "Late-pw-1"})
+        assert user.status_code == 201
+        failed = pipeline.wait_status(f"{path}/users/{user.json['uuid']}", "ERROR", 180)
+    finally:
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+    assert failed["error"]["host"] == node["name"]
+    assert "unreachable" in failed["error"]["message"]
+    [operation] = [o for o in pipeline.operations(instance) if o["target"].endswith(failed["uuid"])]
+    assert operation["status"] == "FAILED"
+    assert operation["error"]["host"] == node["name"]
+
+    retried = pipeline.api.put(f"{path}/users/{failed['uuid']}", json={"password": "Late-pw-2"})
+    assert retried.status_code == 200
+    pipeline.wait_status(f"{path}/users/{failed['uuid']}", "ACTIVE", 180)
+    with connect(node["address"], "late", "Late-pw-2", "postgres") as conn:
+        assert conn.execute("select current_user").fetchone()[0] == "late"
 
 
 def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):

@@ -4,13 +4,16 @@ the jobs from a real Redis and runs the test playbooks with ansible-runner."""
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,6 +96,9 @@ class Pipeline:
         versions.load_default_catalogue(self.session)
         project = str(uuid.uuid4())
         self.api = ApiClient(self.app, tokens.create_token(self.session, project), project)
+        # The same project's administrator: sees the instances' nodes.
+        admin_token = tokens.create_token(self.session, project, is_admin=True)
+        self.admin = ApiClient(self.app, admin_token, project)
         env = dict(os.environ, **{f"DBAAS_{k}": str(v) for k, v in self.settings.items()})
         self.env = env
         self.tmp_path = tmp_path
@@ -125,6 +131,11 @@ class Pipeline:
     def operations(self, instance: dict) -> list[dict]:
         return self.api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
 
+    def nodes(self, instance: dict) -> dict[str, dict]:
+        """The instance's nodes as an administrator sees them, by name."""
+        listed = self.admin.get(f"/v1/postgres/instances/{instance['uuid']}/nodes").json
+        return {node["name"]: node for node in listed}
+
     def wait_for(self, predicate, what: str, timeout: float = 90):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -145,6 +156,27 @@ class Pipeline:
 
         return self.wait_for(reached, f"{path} to be {status}", timeout)
 
+    def secret_places(self) -> dict[str, bytes]:
+        """Everywhere the control plane keeps something, for a secrets search: its
+        database rows, every Redis value, its files (runs, logs, keys; not the lab
+        machines under nodes/) and the running worker's environment."""
+        places = {}
+        files = [
+            p
+            for p in self.data_dir.rglob("*")
+            if "nodes" not in p.relative_to(self.data_dir).parts[:1]
+        ]
+        for path in [*files, *self.tmp_path.glob("worker*.log")]:
+            if path.is_file():
+                places[str(path)] = path.read_bytes()
+        with sqlite3.connect(self.data_dir / "dbaas.db") as database:
+            places["database dump"] = "\n".join(database.iterdump()).encode()
+        places.update(redis_contents(redis.Redis.from_url(self.settings["REDIS_URL"])))
+        if self.worker.process is not None:
+            environ = Path(f"/proc/{self.worker.process.pid}/environ")
+            places["worker environment"] = environ.read_bytes()
+        return places
+
     def close(self) -> None:
         for worker in (self.worker, *self.extra_workers):
             worker.kill()
@@ -154,6 +186,31 @@ class Pipeline:
             stop_orphaned_run(operation.runner_pid, self.data_dir / "runs" / operation.uuid)
         self.session.close()
         get_db(self.app).engine.dispose()
+
+
+def redis_contents(client) -> dict[str, bytes]:
+    """Every value in Redis, RQ's zlib-compressed job data unpacked."""
+    contents = {}
+    for key in client.scan_iter("*"):
+        kind = client.type(key)
+        if kind == b"string":
+            values = [client.get(key)]
+        elif kind == b"hash":
+            values = [*client.hgetall(key).keys(), *client.hgetall(key).values()]
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            values = list(client.smembers(key))
+        elif kind == b"zset":
+            values = client.zrange(key, 0, -1)
+        else:
+            values = [client.dump(key) or b""]
+        unpacked = []
+        for value in values:
+            with contextlib.suppress(zlib.error):
+                unpacked.append(zlib.decompress(value))
+        contents[f"redis {key!r}"] = b"\n".join([*values, *unpacked])
+    return contents
 
 
 @pytest.fixture

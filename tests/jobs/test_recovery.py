@@ -9,11 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.database import make_engine, writer
-from app.models import OperationStatus, utcnow
+from app.models import Operation, OperationStatus, utcnow
 from app.queue import JobQueue, enqueue
 from app.services import instances, versions
 from jobs import recovery
@@ -122,3 +123,54 @@ def test_orphan_stopper_only_kills_our_own_ansible_playbook(tmp_path):
         if ours.poll() is None:
             ours.kill()
     assert Path(f"/proc/{ours.pid}").exists() is False
+
+
+def active_with_a_node(session, operation):
+    """The world's instance as a finished create leaves it: ACTIVE, one ACTIVE node
+    (whose machine, under DATA_DIR/nodes, does not run)."""
+    from app.models import Node, Status
+
+    instance = operation.instance
+    operation.status = OperationStatus.SUCCEEDED
+    instance.status = Status.ACTIVE
+    instance.nodes.append(
+        Node(index=1, name="pg0123456789", address="10.0.0.2", status=Status.ACTIVE)
+    )
+    session.commit()
+    return instance
+
+
+def test_a_stopped_node_shows_error_while_its_instance_stays_active(world):
+    session, operation, settings, job_queue = world
+    instance = active_with_a_node(session, operation)
+    assert recovery.sweep(session, settings, job_queue)["restarts"] == 1
+    session.refresh(instance)
+    [node] = instance.nodes
+    assert (instance.status, node.status) == ("ACTIVE", "ERROR")
+    assert "machine stopped" in node.error["message"]
+    [start] = session.scalars(
+        select(Operation).where(Operation.instance_id == instance.id, Operation.action == "start")
+    ).all()
+    assert start.status == OperationStatus.PENDING
+    # While the restart is pending, another sweep records nothing more.
+    assert recovery.sweep(session, settings, job_queue)["restarts"] == 0
+
+    # The restart fails: the reason is the node's; the instance is still ACTIVE.
+    from jobs import events
+
+    events.operation_started(session, start)
+    assert instance.status == "ACTIVE"
+    events.operation_failed(session, start, {"message": "nspawn said no", "host": node.name})
+    session.refresh(instance)
+    assert (instance.status, node.status, node.error["message"]) == (
+        "ACTIVE",
+        "ERROR",
+        "nspawn said no",
+    )
+
+
+def test_machines_of_other_providers_are_not_watched(world):
+    session, operation, settings, job_queue = world
+    active_with_a_node(session, operation)
+    summary = recovery.sweep(session, dict(settings, PROVIDER="static"), job_queue)
+    assert summary["restarts"] == 0

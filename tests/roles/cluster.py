@@ -11,6 +11,7 @@ import urllib.request
 from base64 import b64encode
 
 import psycopg
+from psycopg import sql
 
 from tests.roles.lab import IMAGE, Lab
 
@@ -103,29 +104,29 @@ def answering(addresses: list[str], port: int = 5432, timeout: float = 0.25) -> 
 
 
 class Writer(threading.Thread):
-    """Writes one row every 20 ms to the read-write node of the lab (multi-host
-    connection string over the nodes that answer), noting each committed row, when,
-    and which server took it."""
+    """Writes one row every 20 ms into `table` (a bigserial `n`) on the read-write node
+    among `addresses` (multi-host connection string over the nodes that answer), noting
+    each committed row, when, and which server took it."""
 
-    def __init__(self, lab: Lab):
+    def __init__(self, addresses: list[str], conninfo, table: str = "t"):
         super().__init__(daemon=True)
-        self.lab = lab
+        self.addresses = addresses
+        self.conninfo = conninfo  # hosts -> libpq connection string
+        self.table = table
         self.committed: list[tuple[int, float, str]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         conn = None
-        addresses = [n["address"] for n in self.lab.nodes]
+        insert = sql.SQL(
+            "insert into {} default values returning n, host(inet_server_addr())"
+        ).format(sql.Identifier(self.table))
         while not self.stop.is_set():
             try:
                 if conn is None:
-                    hosts = answering(addresses) or addresses
-                    conn = psycopg.connect(
-                        superuser_conninfo(self.lab, hosts=hosts), autocommit=True
-                    )
-                n, server = conn.execute(
-                    "insert into t default values returning n, host(inet_server_addr())"
-                ).fetchone()
+                    hosts = answering(self.addresses) or self.addresses
+                    conn = psycopg.connect(self.conninfo(hosts), autocommit=True)
+                n, server = conn.execute(insert).fetchone()
                 self.committed.append((n, time.monotonic(), server))
             except psycopg.Error:
                 conn = None
@@ -134,6 +135,12 @@ class Writer(threading.Thread):
 
     def first_write_elsewhere(self, address: str) -> float | None:
         return min((t for _, t, server in self.committed if server != address), default=None)
+
+    def finish(self) -> set[int]:
+        """Stop writing; the rows it saw committed."""
+        self.stop.set()
+        self.join(10)
+        return {n for n, _, _ in self.committed}
 
 
 def init_pid(lab: Lab, name: str) -> int:
@@ -152,7 +159,9 @@ def lose_primary(lab: Lab, how: str, timeout: float = 90) -> dict:
     by_name = {n["name"]: n for n in lab.nodes}
     leader = wait_healthy(lab)
     old_address = by_name[leader]["address"]
-    writer = Writer(lab)
+    writer = Writer(
+        [n["address"] for n in lab.nodes], lambda hosts: superuser_conninfo(lab, hosts=hosts)
+    )
     writer.start()
     time.sleep(2)
     lost_at = time.monotonic()
@@ -165,9 +174,7 @@ def lose_primary(lab: Lab, how: str, timeout: float = 90) -> dict:
         time.sleep(0.05)
     first = writer.first_write_elsewhere(old_address)
     time.sleep(1)
-    writer.stop.set()
-    writer.join(10)
-    committed = {n for n, _, _ in writer.committed}
+    committed = writer.finish()
     with psycopg.connect(superuser_conninfo(lab), autocommit=True) as conn:
         present = {row[0] for row in conn.execute("select n from t")}
     return {
