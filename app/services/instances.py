@@ -3,7 +3,7 @@
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models import Action, Instance, Operation, OperationStatus, Status, Target, Version, utcnow
 from app.services import operations
@@ -21,9 +21,16 @@ def project_instances(project_id: str) -> Select:
 
 def get_instance(session: Session, project_id: str, uuid: str) -> Instance:
     """The project's instance; another project's is as absent as a missing one (404)."""
-    instance = session.scalars(
-        project_instances(project_id).where(Instance.uuid == canonical_uuid(uuid))
-    ).first()
+    # One query with its nodes (a list loads them in a second query, for all at once).
+    instance = (
+        session.scalars(
+            project_instances(project_id)
+            .where(Instance.uuid == canonical_uuid(uuid))
+            .options(joinedload(Instance.nodes))
+        )
+        .unique()
+        .first()
+    )
     if instance is None:
         raise NotFound("No such instance.")
     return instance

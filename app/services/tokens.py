@@ -3,7 +3,10 @@
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 import uuid as uuid_lib
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,11 +38,56 @@ def create_token(
     return token
 
 
-def authenticate(session: Session, presented: str) -> Token | None:
+@dataclass(frozen=True)
+class Identity:
+    """Who a valid token speaks for."""
+
+    project_id: str
+    is_admin: bool
+
+
+def authenticate(session: Session, presented: str) -> Identity | None:
     # Looking up by digest leaks nothing useful (an attacker cannot steer a
     # SHA-256); the final comparison is constant-time all the same.
     digest = _digest(presented)
+    cached = _known.get(digest)
+    if cached is not None:
+        return cached
     token = session.scalars(select(Token).where(Token.token_hash == digest)).first()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
-    return token
+    identity = Identity(token.project_id, token.is_admin)
+    _known.put(digest, identity)
+    return identity
+
+
+class _IdentityCache:
+    """Valid tokens seen lately by this process, by digest: most requests then skip
+    the token query. An entry lives KEEP seconds, so a token removed from the
+    database stops working within that time. Unknown tokens are never cached."""
+
+    KEEP = 10.0
+    SIZE = 10_000
+
+    def __init__(self):
+        self._entries: dict[str, tuple[float, Identity]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Identity | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, identity: Identity) -> None:
+        with self._lock:
+            if len(self._entries) >= self.SIZE:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.KEEP, identity)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_known = _IdentityCache()

@@ -42,6 +42,7 @@ def db(app):
     session.commit()
     versions.load_default_catalogue(session)
     redis.Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    app.extensions.get("dbaas_auth_checks", {}).clear()  # each process's view of Redis
     yield session
     session.close()
 

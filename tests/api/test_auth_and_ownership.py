@@ -138,3 +138,19 @@ def test_answers_carry_security_headers(app, api):
     docs = app.test_client().get("/docs")
     assert docs.headers["X-Frame-Options"] == "DENY"
     assert "Content-Security-Policy" not in docs.headers  # the page loads its own assets
+
+
+def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api, monkeypatch):
+    import time
+
+    from sqlalchemy import delete
+
+    from app.models import Token
+    from app.services import tokens
+
+    monkeypatch.setattr(tokens._IdentityCache, "KEEP", 0.3)
+    assert api.get("/v1/postgres/instances").status_code == 200  # now cached
+    db.execute(delete(Token))
+    db.commit()
+    time.sleep(0.4)
+    assert api.get("/v1/postgres/instances").status_code == 401
