@@ -34,11 +34,13 @@ class DefaultConfig:
     LAB_NETWORK = "172.30.213.0/24"
     LAB_BRIDGE = "dbaas0"
     IMAGE_CACHE_DIR = "/var/cache/dbaas/images"
-    # Where nodes come from: "nspawn" builds lab nodes on this host; "static" places
+    # Where nodes come from: "nspawn" builds lab nodes on this host; "libvirt" boots
+    # them as virtual machines (LIBVIRT_URI) on the lab network; "static" places
     # instances on machines that already exist (bare metal, Vagrant), listed in the YAML
     # file STATIC_HOSTS as [{name, address, user (root), data_device (/dev/vdb)}].
     PROVIDER = "nspawn"
     STATIC_HOSTS = ""
+    LIBVIRT_URI = "qemu:///system"
     # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE = 3600
     RUN_TIMEOUT_UPDATE = 3600
@@ -77,6 +79,7 @@ _ENV_SETTINGS: dict[str, type] = {
     "IMAGE_CACHE_DIR": str,
     "PROVIDER": str,
     "STATIC_HOSTS": str,
+    "LIBVIRT_URI": str,
 }
 
 

@@ -87,7 +87,7 @@ def inventory(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def lab_variables(instance: Instance, settings: dict[str, Any]) -> dict[str, Any]:
-    """The nspawn provider's role variables, from configuration."""
+    """The lab providers' (nspawn, libvirt) role variables, from configuration."""
     network = ipaddress.IPv4Network(settings["LAB_NETWORK"])
     public_key = ssh_key(settings).with_suffix(".pub")
     return {
@@ -100,6 +100,10 @@ def lab_variables(instance: Instance, settings: dict[str, Any]) -> dict[str, Any
         "node_nspawn_prefix": network.prefixlen,
         "node_nspawn_disk_gb": instance.disk_size,
         "node_nspawn_ssh_public_key": public_key.read_text() if public_key.exists() else "",
+        # libvirt domains take the rest of the lab's settings from the above.
+        "node_libvirt_uri": settings["LIBVIRT_URI"],
+        "node_libvirt_vcpus": instance.cpu,
+        "node_libvirt_memory_mb": instance.ram,
     }
 
 

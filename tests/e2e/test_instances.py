@@ -263,6 +263,9 @@ def unreachable_node_fails_naming_it_and_the_retry_succeeds(pipeline, instance: 
     retried = pipeline.api.put(f"{path}/users/{failed['uuid']}", json={"password": "Late-pw-2"})
     assert retried.status_code == 200
     pipeline.wait_status(f"{path}/users/{failed['uuid']}", "ACTIVE", 180)
+    assert pipeline.nodes(instance)[node["name"]]["status"] == "ACTIVE"
+    # PostgreSQL follows its address back (the node lost it with the link).
+    pipeline.wait_for(lambda: port_open(node["address"], 5432), "PostgreSQL to listen again", 90)
     with connect(node["address"], "late", "Late-pw-2", "postgres") as conn:
         assert conn.execute("select current_user").fetchone()[0] == "late"
 

@@ -91,6 +91,10 @@ Name=host0
 Address={address}
 LinkLocalAddressing=no
 IPv6AcceptRA=no
+# A link that drops for a moment must not take the address away: PostgreSQL and etcd
+# restarted meanwhile would come back without it, listening on localhost only.
+ConfigureWithoutCarrier=yes
+IgnoreCarrierLoss=yes
 """
 
 
