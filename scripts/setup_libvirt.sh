@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu
-              libvirt-clients libvirt-dev pkg-config genisoimage)
+              libvirt-clients libvirt-dev pkg-config genisoimage
+              libxml2-utils)  # xmllint, for virt-xml-validate
 URI=${DBAAS_LIBVIRT_URI:-qemu:///system}
 QEMU_CONF=/etc/libvirt/qemu.conf
 
