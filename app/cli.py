@@ -32,7 +32,10 @@ def main(ctx: click.Context) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    ctx.obj = config_module.load()
+    try:
+        ctx.obj = config_module.load()
+    except ValueError as exc:  # a setting the operator gave is wrong: say which
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

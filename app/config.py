@@ -56,6 +56,9 @@ class DefaultConfig:
     OPENAPI_SWAGGER_UI_URL = "/docs/static/"
 
 
+# Where nodes can come from (DBAAS_PROVIDER).
+PROVIDERS = ("nspawn", "libvirt", "static")
+
 # Settings read from the environment, with the type to parse them as.
 _ENV_SETTINGS: dict[str, type] = {
     "DATA_DIR": str,
@@ -105,4 +108,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config.update(from_environment())
     config.update(overrides or {})
     config["DATABASE_URL"] = database_url(config)
+    if config["PROVIDER"] not in PROVIDERS:
+        raise ValueError(
+            f"DBAAS_PROVIDER={config['PROVIDER']!r}: not one of {', '.join(PROVIDERS)}"
+        )
     return config

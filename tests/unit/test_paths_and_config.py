@@ -21,3 +21,12 @@ def test_configuration_from_environment(monkeypatch, tmp_path):
     assert config.load({"DATABASE_URL": "postgresql+psycopg:///x"})["DATABASE_URL"] == (
         "postgresql+psycopg:///x"
     )
+
+
+def test_an_unknown_provider_is_refused_by_name(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setenv("DBAAS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DBAAS_PROVIDER", "vmware")
+    with pytest.raises(ValueError, match="DBAAS_PROVIDER='vmware': not one of nspawn, libvirt"):
+        config.load()
