@@ -133,3 +133,19 @@ def test_the_static_provider_places_nodes_on_listed_machines_one_each(session, t
         nodes.pool_for(settings)
     with pytest.raises(nodes.PoolExhausted, match="needs DBAAS_STATIC_HOSTS"):
         nodes.pool_for({"PROVIDER": "static"})
+
+
+def test_the_libvirt_provider_uses_the_lab_network_and_the_instance_size(session, tmp_path):
+    from app import config
+    from jobs import inputs
+
+    settings = config.load(
+        {"PROVIDER": "libvirt", "DATA_DIR": str(tmp_path), "LIBVIRT_URI": "qemu:///session"}
+    )
+    instance = new_instance(session, "vm", 1)
+    instance.cpu, instance.ram = 2, 2048
+    [node] = nodes.allocate(session, instance, nodes.pool_for(settings))
+    assert node.address == "172.30.213.2"  # the lab network's first free address
+    variables = inputs.lab_variables(instance, settings)
+    assert variables["node_libvirt_uri"] == "qemu:///session"
+    assert (variables["node_libvirt_vcpus"], variables["node_libvirt_memory_mb"]) == (2, 2048)
