@@ -3,6 +3,7 @@ in the database so that no two nodes share one; a deleted instance's rows go wit
 which releases its addresses."""
 
 import ipaddress
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -118,7 +119,35 @@ def machine_running(state_dir: Path) -> bool:
     return nspawn_node.node_init(state_dir) is not None
 
 
-def stopped_nodes(session: Session, nodes_dir: Path) -> list[tuple[Instance, list[Node]]]:
+def running_domains(uri: str) -> set[str] | None:
+    """The names of the running libvirt domains, or None if libvirt cannot be asked
+    (then nothing is judged stopped)."""
+    try:
+        listed = subprocess.run(
+            ["virsh", "-c", uri, "list", "--state-running", "--name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(listed.stdout.split()) if listed.returncode == 0 else None
+
+
+def running_check(settings: dict):
+    """How to tell whether a node's machine runs, for the providers that make them:
+    a function of the node's name, or None (static machines are not ours to watch)."""
+    provider = settings.get("PROVIDER", "nspawn")
+    if provider == "nspawn":
+        nodes_dir = Path(settings["DATA_DIR"]) / "nodes"
+        return lambda name: machine_running(nodes_dir / name)
+    if provider == "libvirt":
+        running = running_domains(settings["LIBVIRT_URI"])
+        return None if running is None else running.__contains__
+    return None
+
+
+def stopped_nodes(session: Session, is_running) -> list[tuple[Instance, list[Node]]]:
     """ACTIVE instances with nodes that should run and do not, with those nodes."""
     active = session.scalars(select(Instance).where(Instance.status == Status.ACTIVE)).all()
     found = []
@@ -126,7 +155,7 @@ def stopped_nodes(session: Session, nodes_dir: Path) -> list[tuple[Instance, lis
         stopped = [
             node
             for node in instance.nodes
-            if node.status == Status.ACTIVE and not machine_running(nodes_dir / node.name)
+            if node.status == Status.ACTIVE and not is_running(node.name)
         ]
         if stopped:
             found.append((instance, stopped))

@@ -115,11 +115,11 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
     """Reconcile: an ACTIVE instance whose machines stopped (host reboot, a node's
     crash) gets a start operation, unless a change of it is already under way. The
     instance stays ACTIVE (its other nodes serve); the stopped nodes show ERROR."""
-    if settings.get("PROVIDER", "nspawn") != "nspawn":
-        return 0  # only lab machines are watched: the others are not ours to start
+    is_running = nodes.running_check(settings)
+    if is_running is None:
+        return 0  # static machines are not ours to start (or libvirt does not answer)
     started = 0
-    nodes_dir = Path(settings["DATA_DIR"]) / "nodes"
-    for instance, stopped in nodes.stopped_nodes(session, nodes_dir):
+    for instance, stopped in nodes.stopped_nodes(session, is_running):
         if operations.unfinished(session, instance.uuid) is None:
             for node in stopped:
                 node.status = Status.ERROR

@@ -174,3 +174,22 @@ def test_machines_of_other_providers_are_not_watched(world):
     active_with_a_node(session, operation)
     summary = recovery.sweep(session, dict(settings, PROVIDER="static"), job_queue)
     assert summary["restarts"] == 0
+
+
+def test_libvirt_nodes_are_watched_through_libvirt(world):
+    """libvirt's own test driver (test:///default) runs one domain, named "test"."""
+    session, operation, settings, job_queue = world
+    instance = active_with_a_node(session, operation)
+    libvirt = dict(settings, PROVIDER="libvirt", LIBVIRT_URI="test:///default")
+    [node] = instance.nodes
+    node.name = "test"
+    session.commit()
+    assert recovery.sweep(session, libvirt, job_queue)["restarts"] == 0
+    # libvirt that does not answer: nothing is judged stopped.
+    unanswered = dict(libvirt, LIBVIRT_URI="bogus:///nowhere")
+    node.name = "pg0123456789"
+    session.commit()
+    assert recovery.sweep(session, unanswered, job_queue)["restarts"] == 0
+    assert recovery.sweep(session, libvirt, job_queue)["restarts"] == 1
+    session.refresh(node)
+    assert node.status == "ERROR"

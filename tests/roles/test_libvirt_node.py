@@ -1,7 +1,7 @@
 """A node as a libvirt domain, for real: the image's bootable disk (built once, then
 cached), one node booted under qemu (software emulation on this host: no KVM) from the
 repository's playbooks, reached over SSH with its data disk as /dev/vdb, grown online,
-deleted with nothing left. Slow: minutes."""
+restarted after its machine died, deleted with nothing left. Slow: minutes."""
 
 import subprocess
 
@@ -57,6 +57,13 @@ def test_a_libvirt_node_boots_grows_and_vanishes(lab):
     assert grown.status == "successful", tracker.failure
     size = int(lab.ssh(node, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
     assert 8 * 1024 < size <= 12 * 1024
+    assert lab.ssh(node, "cat /var/lib/postgresql/marker").stdout == "kept\n"
+
+    # The machine dies; the worker's restart (nodes_start.yml) boots it again, disks kept.
+    assert virsh("destroy", node["name"]).returncode == 0
+    started, tracker = lab.play("nodes_start.yml", dbaas_provider="libvirt")
+    assert started.status == "successful", tracker.failure
+    assert virsh("domstate", node["name"]).stdout.strip() == "running"
     assert lab.ssh(node, "cat /var/lib/postgresql/marker").stdout == "kept\n"
 
     deleted, tracker = lab.play("nodes_delete.yml", dbaas_provider="libvirt")
