@@ -16,18 +16,8 @@ APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-
 
 say() { echo "setup: $*"; }
 
-install_packages() {
-    local missing=() package
-    for package in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$package")
-    done
-    ((${#missing[@]})) || return 0
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+# shellcheck source=scripts/packages.sh
+. scripts/packages.sh
 
 python_env() {
     [ -x .venv/bin/python ] || { say "creating .venv"; python3 -m venv .venv; }
@@ -95,7 +85,7 @@ secret_key() {
         > "$DATA_DIR/secret.key")
 }
 
-install_packages
+install_packages "${APT_PACKAGES[@]}"
 python_env
 mkdir -p "$DATA_DIR"
 service_ssh_key

@@ -14,18 +14,8 @@ QEMU_CONF=/etc/libvirt/qemu.conf
 
 say() { echo "setup-libvirt: $*"; }
 
-install_packages() {
-    local missing=() package
-    for package in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$package")
-    done
-    ((${#missing[@]})) || return 0
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+# shellcheck source=scripts/packages.sh
+. scripts/packages.sh
 
 python_binding() {
     .venv/bin/python -c "import libvirt, lxml" 2>/dev/null && return 0
@@ -73,7 +63,7 @@ start_daemons() {
     say "libvirtd does not answer at $URI"; exit 1
 }
 
-install_packages
+install_packages "${APT_PACKAGES[@]}"
 python_binding
 qemu_user
 qemu_as_root
