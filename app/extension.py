@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.database import session
+from app.expiring import ExpiringMap
 from app.models import IdempotencyKey
 from app.secrets import keyed_digest
 from app.services.errors import ServiceError
@@ -141,9 +142,10 @@ class _AuthFailures:
         self.redis = app.extensions["dbaas_queue"].redis
         self.limit = app.config["AUTH_FAILURE_LIMIT"]
         self.window = int(app.config["AUTH_FAILURE_WINDOW"])
-        # address -> (when Redis was asked, until when it is blocked), per process.
-        self.checks: dict[str, tuple[float, float]] = app.extensions.setdefault(
-            "dbaas_auth_checks", {}
+        # address -> until when it is blocked (time.monotonic()), as Redis said it
+        # within the last second, per process.
+        self.blocked_until: ExpiringMap = app.extensions.setdefault(
+            "dbaas_auth_checks", ExpiringMap()
         )
 
     @staticmethod
@@ -155,20 +157,16 @@ class _AuthFailures:
         # address gets at most that second's requests more, everyone else saves a
         # round trip on nearly every request.
         now = time.monotonic()
-        seen = self.checks.get(address)
-        if seen is not None and now - seen[0] < 1.0:
-            return max(int(seen[1] - now), 1) if seen[1] > now else 0
-        try:
-            count = int(self.redis.get(self._key(address)) or 0)
-            retry_after = (
-                max(int(self.redis.ttl(self._key(address))), 1) if count >= self.limit else 0
-            )
-        except RedisError:
-            return 0
-        if len(self.checks) > 10_000:
-            self.checks.clear()
-        self.checks[address] = (now, now + retry_after)
-        return retry_after
+        until = self.blocked_until.get(address)
+        if until is None:
+            try:
+                count = int(self.redis.get(self._key(address)) or 0)
+                ttl = max(int(self.redis.ttl(self._key(address))), 1) if count >= self.limit else 0
+            except RedisError:
+                return 0
+            until = now + ttl
+            self.blocked_until.put(address, until, 1.0)
+        return max(int(until - now), 1) if until > now else 0
 
     def note(self, address: str) -> None:
         try:
@@ -178,7 +176,7 @@ class _AuthFailures:
                 pipe.execute()
         except RedisError as exc:
             log.warning("failed authentication not counted (Redis: %s)", exc)
-        self.checks.pop(address, None)  # the next request asks Redis again
+        self.blocked_until.pop(address)  # the next request asks Redis again
 
 
 def idempotent(view: Callable) -> Callable:

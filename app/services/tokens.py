@@ -3,14 +3,13 @@
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 import uuid as uuid_lib
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.expiring import ExpiringMap
 from app.models import Token
 
 PREFIX = "dbaas_"
@@ -57,37 +56,12 @@ def authenticate(session: Session, presented: str) -> Identity | None:
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     identity = Identity(token.project_id, token.is_admin)
-    _known.put(digest, identity)
+    _known.put(digest, identity, IDENTITY_KEEP)
     return identity
 
 
-class _IdentityCache:
-    """Valid tokens seen lately by this process, by digest: most requests then skip
-    the token query. An entry lives KEEP seconds, so a token removed from the
-    database stops working within that time. Unknown tokens are never cached."""
-
-    KEEP = 10.0
-    SIZE = 10_000
-
-    def __init__(self):
-        self._entries: dict[str, tuple[float, Identity]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> Identity | None:
-        entry = self._entries.get(digest)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, digest: str, identity: Identity) -> None:
-        with self._lock:
-            if len(self._entries) >= self.SIZE:
-                self._entries.clear()
-            self._entries[digest] = (time.monotonic() + self.KEEP, identity)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_known = _IdentityCache()
+# Valid tokens seen lately by this process, by digest: most requests then skip the
+# token query. An entry lives IDENTITY_KEEP seconds, so a token removed from the
+# database stops working within that time. Unknown tokens are never remembered.
+IDENTITY_KEEP = 10.0
+_known = ExpiringMap()

@@ -148,7 +148,7 @@ def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api,
     from app.models import Token
     from app.services import tokens
 
-    monkeypatch.setattr(tokens._IdentityCache, "KEEP", 0.3)
+    monkeypatch.setattr(tokens, "IDENTITY_KEEP", 0.3)
     assert api.get("/v1/postgres/instances").status_code == 200  # now cached
     db.execute(delete(Token))
     db.commit()
