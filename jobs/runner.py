@@ -39,12 +39,9 @@ def _write_private(path: Path, content: str) -> None:
         handle.write(content)
 
 
-# Connections are shared between tasks and runs (a master per node, kept 60 s idle);
-# keepalives notice a node gone off the network in 15 s, where TCP alone would hang
-# a shared connection for minutes.
-SSH_ARGS = (
-    "-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
-)
+# The repository's ansible.cfg, the one SREs use by hand: pipelining, shared SSH
+# connections with keepalives, forks. Its relative roles_path is overridden below.
+ANSIBLE_CONFIG = Path(__file__).resolve().parents[1] / "ansible.cfg"
 
 
 def run_playbook(
@@ -73,14 +70,9 @@ def run_playbook(
             artifact_dir=str(artifacts),
             envvars={
                 "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "ANSIBLE_CONFIG": str(ANSIBLE_CONFIG),
                 "ANSIBLE_ROLES_PATH": str(roles_dir),
-                "ANSIBLE_HOST_KEY_CHECKING": "False",
-                "ANSIBLE_RETRY_FILES_ENABLED": "False",
                 "ANSIBLE_NOCOLOR": "True",
-                # One SSH round trip per task instead of three (no temporary files).
-                "ANSIBLE_PIPELINING": "True",
-                "ANSIBLE_FORKS": "20",
-                "ANSIBLE_SSH_ARGS": SSH_ARGS,
             },
             timeout=timeout,
             event_handler=lambda event: on_event(event) or False,
