@@ -2,7 +2,7 @@
 this host. Prints JSON: requests/s, p50 and p99 in ms, for GET of one instance, GET of
 a list, and POST of an instance (recorded + queued, no worker runs).
 
-    .venv/bin/python -m bench.api [--seconds 10] [--clients 8]
+    .venv/bin/python -m bench.api [--seconds 10] [--clients 4] [--workers 2]
 
 The load comes from other processes on the same host (they compete for its cores).
 Uses a scratch data directory (SQLite) and its own Redis queue, removed afterwards.
@@ -97,7 +97,7 @@ def dbaas(env, *args) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=4, help="client processes, keep-alive")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads per process")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="server processes")
     args = parser.parse_args()
@@ -117,6 +117,8 @@ def main() -> None:
             str(port),
             "--threads",
             str(args.threads),
+            "--workers",
+            str(args.workers),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
