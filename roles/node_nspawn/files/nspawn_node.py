@@ -12,7 +12,7 @@ device, grown, never shrunk); it prints JSON: changed, what changed, the loop de
 One process instead of a dozen Ansible tasks: a node is ready in a fraction of the time.
 
 The node is tracked by its init's PID (the nspawn process's child): the init outlives
-nspawn, SIGRTMIN+3 to it powers the node off cleanly, SIGKILL ends it at once.
+nspawn, and SIGKILL to it ends the node's whole PID namespace at once.
 Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
 """
 
@@ -212,10 +212,11 @@ def stop(state: Path) -> str:
     if init is None and nspawn is None:
         return "absent"
     if init is not None:
-        os.kill(init, signal.SIGRTMIN + 3)  # clean power-off
-        if not _wait_gone(init, 30):
-            os.kill(init, signal.SIGKILL)  # ends the node's whole PID namespace
-            _wait_gone(init, 10)
+        # The plug pulled, as libvirt's destroy: a node stops only to be removed with
+        # its disk, and a clean power-off of a cluster's last nodes would wait seconds
+        # for etcd and Patroni peers already gone.
+        os.kill(init, signal.SIGKILL)
+        _wait_gone(init, 10)
     # nspawn exits once its node is gone (and takes the veth with it).
     if nspawn is not None and not _wait_gone(nspawn, 10):
         os.kill(nspawn, signal.SIGKILL)
