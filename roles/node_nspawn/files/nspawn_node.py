@@ -2,7 +2,7 @@
 """Prepare, start, stop or inspect one lab node: a systemd-nspawn container.
 
   nspawn_node.py prepare STATE_DIR IMAGE_DIR NAME ADDRESS/PREFIX DISK_GB PUBLIC_KEY
-  nspawn_node.py start NAME ROOT BRIDGE DISK STATE_DIR
+  nspawn_node.py start NAME ROOT BRIDGE DISK STATE_DIR ADDRESS BOOT_TIMEOUT
   nspawn_node.py stop STATE_DIR
   nspawn_node.py status STATE_DIR
 
@@ -19,6 +19,7 @@ Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nsp
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -194,6 +195,19 @@ def start(name: str, root: str, bridge: str, disk: str, state: Path) -> str:
     sys.exit("the node's init did not start within 30 s")
 
 
+def wait_for_sshd(address: str, seconds: float) -> bool:
+    """Until the node's sshd accepts connections: checked every 0.1 s, where Ansible's
+    wait_for checks every second (a node boots in about one)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, 22), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def _wait_gone(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -231,8 +245,10 @@ def main(argv: list[str]) -> None:
         result = prepare(Path(state), Path(image), name, address, int(disk_gb), key)
         print(json.dumps(result))
     elif command == "start":
-        name, root, bridge, disk, state = argv[2:7]
+        name, root, bridge, disk, state, address, boot_timeout = argv[2:9]
         print(start(name, root, bridge, disk, Path(state)))
+        if not wait_for_sshd(address, float(boot_timeout)):
+            sys.exit(f"the node's sshd on {address} did not answer within {boot_timeout} s")
     elif command == "stop":
         print(stop(Path(argv[2])))
     elif command == "status":
