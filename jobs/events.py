@@ -64,7 +64,10 @@ def _message_of(result: dict[str, Any]) -> str:
 @dataclass
 class RunTracker:
     """Folds a run's events into progress, first failure and per-host outcome.
-    Pure: no database, so it is tested on recorded event streams."""
+    Pure: no database, so it is tested on recorded event streams.
+
+    The failure shown is the first failed host's last failure: a failure a rescue
+    caught gives way to the one that ended the host (the rescue's, with the reason)."""
 
     secrets: tuple[str, ...] = ()
     expected_tasks: int | None = None
@@ -72,6 +75,7 @@ class RunTracker:
     task: str | None = None
     host: str | None = None
     failure: dict[str, Any] | None = None
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per host, in order
     hosts: dict[str, str] = field(default_factory=dict)
     ansible_pid: int | None = None
     lines: list[str] = field(default_factory=list)
@@ -102,8 +106,8 @@ class RunTracker:
                 "host": data.get("host"),
             }
             self.lines.append(f"FAILED {failure['host']}: {failure['message']}")
-            if self.failure is None:
-                self.failure = failure
+            self.failures[data.get("host")] = failure  # a host keeps its place in order
+            self.failure = next(iter(self.failures.values()))
             self.hosts[data.get("host")] = "unreachable" if unreachable else "failed"
             return True
         if kind in ("runner_on_ok", "runner_on_skipped"):

@@ -109,3 +109,27 @@ def test_tasks_that_changed_something_are_listed():
             }
         )
     assert tracker.changed == ["n1: task True"]
+
+
+def test_a_rescued_failure_gives_way_to_the_one_that_ended_the_host():
+    tracker = replay("rescued")
+    assert tracker.failure == {
+        "message": "the step failed: it was told to",
+        "task": "Fail with the reason",
+        "host": "localhost",
+    }
+    assert tracker.error_for("failed") == tracker.failure
+    assert tracker.hosts == {"localhost": "failed"}
+
+
+def test_the_first_host_to_fail_is_the_one_shown():
+    tracker = RunTracker()
+    for host, message in (("a", "a first"), ("b", "b first"), ("a", "a last")):
+        tracker.feed(
+            {
+                "event": "runner_on_failed",
+                "event_data": {"host": host, "task": "t", "res": {"msg": message}},
+            }
+        )
+    assert tracker.failure["host"] == "a"
+    assert tracker.failure["message"] == "a last"

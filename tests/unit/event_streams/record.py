@@ -63,3 +63,4 @@ if __name__ == "__main__":
     }
     record("unreachable", "nodes.yml", nodes={"node-a": unreachable})
     record("timeout", "slow.yml", timeout=3)
+    record("rescued", "rescued.yml")
