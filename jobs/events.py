@@ -74,7 +74,6 @@ class RunTracker:
     tasks_started: int = 0
     task: str | None = None
     host: str | None = None
-    failure: dict[str, Any] | None = None
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per host, in order
     hosts: dict[str, str] = field(default_factory=dict)
     ansible_pid: int | None = None
@@ -107,7 +106,6 @@ class RunTracker:
             }
             self.lines.append(f"FAILED {failure['host']}: {failure['message']}")
             self.failures[data.get("host")] = failure  # a host keeps its place in order
-            self.failure = next(iter(self.failures.values()))
             self.hosts[data.get("host")] = "unreachable" if unreachable else "failed"
             return True
         if kind in ("runner_on_ok", "runner_on_skipped"):
@@ -126,6 +124,10 @@ class RunTracker:
             return False
         return False
 
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        return next(iter(self.failures.values()), None)
+
     def progress(self) -> dict[str, Any]:
         done = max(self.tasks_started - 1, 0)
         total = self.expected_tasks
@@ -143,8 +145,9 @@ class RunTracker:
             }
         if status == "canceled":
             return {"message": "canceled", "task": self.task, "host": self.host}
-        if self.failure is not None:
-            return self.failure
+        failure = self.failure
+        if failure is not None:
+            return failure
         detail = redact(stdout_tail, self.secrets)[:MESSAGE_MAX] or "no output"
         return {"message": f"ansible-playbook failed: {detail}", "task": self.task, "host": None}
 

@@ -22,8 +22,8 @@ def project_instances(project_id: str) -> Select:
 # Built once: the per-request cost is binding two values, not composing a statement
 # (one query with its nodes; a list loads them in a second query, for all at once).
 _ONE_INSTANCE = (
-    select(Instance)
-    .where(Instance.project_id == bindparam("project_id"), Instance.uuid == bindparam("uuid"))
+    project_instances(bindparam("project_id"))
+    .where(Instance.uuid == bindparam("uuid"))
     .options(joinedload(Instance.nodes))
 )
 
