@@ -195,26 +195,32 @@ def start(name: str, root: str, bridge: str, disk: str, state: Path) -> str:
     sys.exit("the node's init did not start within 30 s")
 
 
+def _until(check, seconds: float, every: float) -> bool:
+    """Whether `check()` came true within `seconds`, asked every `every` seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return check()
+
+
+def _sshd_answers(address: str) -> bool:
+    try:
+        socket.create_connection((address, 22), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for_sshd(address: str, seconds: float) -> bool:
     """Until the node's sshd accepts connections: checked every 0.1 s, where Ansible's
     wait_for checks every second (a node boots in about one)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((address, 22), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+    return _until(lambda: _sshd_answers(address), seconds, every=0.1)
 
 
 def _wait_gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _is_alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _is_alive(pid)
+    return _until(lambda: not _is_alive(pid), seconds, every=0.05)
 
 
 def stop(state: Path) -> str:
