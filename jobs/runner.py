@@ -2,11 +2,11 @@
 
 Each operation gets a private data dir ``$DATA_DIR/runs/<operation>``: a generated
 inventory, extravars in a 0600 file (never on a command line) removed after the run,
+both written with every string ``!unsafe`` (jobs.unsafe: data, never a template),
 and no runner artifacts left behind (they can hold task results): what stays is
 ``run.log``, the redacted lines the event mapper wrote.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+
+from jobs import unsafe
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,9 @@ def run_playbook(
     if not playbook.is_file():
         return RunOutcome("failed", None, f"playbook {playbook.name} is missing")
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(run_dir / "inventory" / "hosts.json", json.dumps(inventory, indent=2))
+    _write_private(run_dir / "inventory" / "hosts.yml", unsafe.dump(inventory))
     extravars_file = run_dir / "env" / "extravars"
-    _write_private(extravars_file, json.dumps(extravars))
+    _write_private(extravars_file, unsafe.dump(extravars))
     artifacts = run_dir / "artifacts"
     try:
         runner = ansible_runner.run(

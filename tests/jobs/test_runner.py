@@ -1,6 +1,7 @@
 """Real ansible-runner runs of small playbooks against localhost (connection local):
 success, a failing task, an unreachable host, a timeout, a cancel."""
 
+import json
 import stat
 import threading
 import time
@@ -59,7 +60,7 @@ def test_success_reports_progress_and_leaves_no_artifacts(tmp_path):
     run_dir = tmp_path / "run"
     assert not (run_dir / "artifacts").exists()
     assert not (run_dir / "env" / "extravars").exists()
-    inventory = run_dir / "inventory" / "hosts.json"
+    inventory = run_dir / "inventory" / "hosts.yml"
     assert stat.S_IMODE(inventory.stat().st_mode) == 0o600
 
 
@@ -129,3 +130,42 @@ def test_extravars_never_reach_the_command_line(tmp_path, name):
     for path in (tmp_path / "run").rglob("*"):
         if path.is_file():
             assert SECRET not in path.read_text(errors="replace"), path
+
+
+TEMPLATE_PAYLOADS = [
+    "{{ lookup('pipe', 'touch MARKER') }}",
+    "{% if true %}x{% endif %}",
+    "{# a comment #}",
+    "${HOME} $(touch MARKER) `touch MARKER`",
+    "{{ 7 * 7 }} ünïcødé ✓ 'quotes' \"double\" \\ back\nnew line\ttab",
+]
+
+
+@pytest.mark.parametrize("payload", TEMPLATE_PAYLOADS)
+def test_extravars_and_inventory_values_are_never_templated(tmp_path, payload):
+    marker = tmp_path / "pwned"
+    payload = payload.replace("MARKER", str(marker))
+    out = tmp_path / "out.json"
+    nodes_inventory = control_only()
+    nodes_inventory["all"]["children"][inputs.CONTROL_GROUP]["hosts"]["localhost"][
+        "host_value"
+    ] = payload
+    tracker = RunTracker()
+    outcome = run_playbook(
+        tmp_path / "run",
+        PLAYBOOKS / "literal.yml",
+        nodes_inventory,
+        {"payload": payload, "nested": {"list": [payload, 7, True]}, "out": str(out)},
+        roles_dir=tmp_path,
+        timeout=60,
+        on_event=tracker.feed,
+    )
+    assert outcome.status == "successful", tracker.failure
+    written = json.loads(out.read_text())
+    assert written == {
+        "payload": payload,
+        "combined": f"before {payload} after",
+        "nested": {"list": [payload, 7, True]},
+        "host_value": payload,
+    }
+    assert not marker.exists()
