@@ -164,7 +164,13 @@ def _hosts_in(stats: dict[str, Any]) -> set[str]:
 
 def target_of(session: Session, operation: Operation):
     model = MODELS[Target(operation.target)]
-    return session.scalars(select(model).where(model.uuid == operation.target_uuid)).first()
+    # Inside the operation's instance: a uuid alone names nothing for certain.
+    instance_id = model.id if model is Instance else model.instance_id
+    return session.scalars(
+        select(model).where(
+            instance_id == operation.instance_id, model.uuid == operation.target_uuid
+        )
+    ).first()
 
 
 def operation_parked(session: Session, operation: Operation, reason: str) -> None:

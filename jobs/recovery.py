@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Operation, OperationStatus, Status, Target, utcnow
+from app.models import Action, Operation, OperationStatus, Status, utcnow
 from app.queue import JobQueue, job_id, relay_outbox
 from app.services import operations
 from jobs import events, nodes
@@ -120,11 +120,11 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
         return 0  # static machines are not ours to start (or libvirt does not answer)
     started = 0
     for instance, stopped in nodes.stopped_nodes(session, is_running):
-        if operations.unfinished(session, instance.uuid) is None:
+        if operations.unfinished(session, instance) is None:
             for node in stopped:
                 node.status = Status.ERROR
                 node.error = {"message": "the machine stopped; the worker is starting it again"}
-            operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.START)
+            operations.record(session, instance, Action.START)
             session.commit()
             log.info(
                 "instance=%s nodes %s stopped: start operation recorded",

@@ -5,10 +5,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Database, Instance, Operation, Status, Target, User
+from app.models import Action, Database, Instance, Operation, Status, User
 from app.services import operations
 from app.services.errors import Conflict, Invalid, NotFound
-from app.services.projects import take_instance_reference, take_project_id
+from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
 from app.services.references import canonical_uuid, parse_user
 from app.services.users import refuse_if_instance_deleted
 
@@ -41,7 +41,7 @@ def resolve_owner(session: Session, instance: Instance, reference: str) -> User:
         ).first()
     if owner is None:
         raise Invalid("owner", "Must be a user of this instance.")
-    if operations.is_being_deleted(session, owner.uuid):
+    if operations.is_being_deleted(session, owner):
         raise Invalid("owner", f"User '{owner.name}' is being deleted.")
     return owner
 
@@ -51,11 +51,9 @@ def create_database(
 ) -> tuple[Database, Operation]:
     refuse_if_instance_deleted(session, instance)
     data = dict(data)
-    uuid = data.pop("uuid", None)
+    uuid = take_client_uuid(session, data)
     take_project_id(data, instance.project_id)
     take_instance_reference(data, instance.uuid)
-    if uuid is not None and session.scalar(select(Database.id).where(Database.uuid == uuid)):
-        raise Conflict("A database with this uuid exists.", {"uuid": ["Already taken."]})
     owner = resolve_owner(session, instance, data["owner"])
     if session.scalars(instance_databases(instance).where(Database.name == data["name"])).first():
         raise Conflict(
@@ -72,17 +70,15 @@ def create_database(
         database.uuid = uuid
     session.add(database)
     session.flush()
-    operation = operations.record(session, instance, Target.DATABASE, database.uuid, Action.CREATE)
+    operation = operations.record(session, database, Action.CREATE)
     session.commit()
     return database, operation
 
 
 def delete_database(session: Session, database: Database) -> Operation:
     refuse_if_instance_deleted(session, database.instance)
-    operations.refuse_if_busy(session, database.uuid, "database")
-    operation = operations.record(
-        session, database.instance, Target.DATABASE, database.uuid, Action.DELETE
-    )
+    operations.refuse_if_busy(session, database)
+    operation = operations.record(session, database, Action.DELETE)
     database.status = Status.IN_PROGRESS
     database.error = None
     session.commit()

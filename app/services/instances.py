@@ -5,10 +5,10 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import Action, Instance, Operation, OperationStatus, Status, Target, Version, utcnow
+from app.models import Action, Instance, Operation, OperationStatus, Status, Version, utcnow
 from app.services import operations
 from app.services.errors import Conflict, Invalid, NotFound
-from app.services.projects import take_project_id
+from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
 
 # Changing any of these needs the machines to change: an operation.
@@ -63,9 +63,7 @@ def create_instance(
 ) -> tuple[Instance, Operation]:
     data = dict(data)
     take_project_id(data, project_id)
-    uuid = data.pop("uuid", None)
-    if uuid is not None and session.scalar(select(Instance.id).where(Instance.uuid == uuid)):
-        raise Conflict("An instance with this uuid exists.", {"uuid": ["Already taken."]})
+    uuid = take_client_uuid(session, data)
     _refuse_taken_name(session, project_id, data["name"])
     data["version"] = resolve_version(session, data["version"])
 
@@ -74,7 +72,7 @@ def create_instance(
         instance.uuid = uuid
     session.add(instance)
     session.flush()
-    operation = operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.CREATE)
+    operation = operations.record(session, instance, Action.CREATE)
     session.commit()
     return instance, operation
 
@@ -83,7 +81,7 @@ def update_instance(
     session: Session, instance: Instance, changes: dict[str, Any]
 ) -> Operation | None:
     """Apply a partial update. Sizing changes become an operation; names do not."""
-    if operations.is_being_deleted(session, instance.uuid):
+    if operations.is_being_deleted(session, instance):
         raise Conflict("The instance is being deleted.")
     if "disk_size" in changes and changes["disk_size"] < instance.disk_size:
         raise Invalid(
@@ -102,10 +100,8 @@ def update_instance(
     retry = instance.status == Status.ERROR and any(f in changes for f in INFRASTRUCTURE_FIELDS)
     operation = None
     if resized or retry:
-        operations.refuse_if_busy(session, instance.uuid, "instance")
-        operation = operations.record(
-            session, instance, Target.INSTANCE, instance.uuid, Action.UPDATE, {"changes": resized}
-        )
+        operations.refuse_if_busy(session, instance)
+        operation = operations.record(session, instance, Action.UPDATE, {"changes": resized})
         instance.status = Status.IN_PROGRESS
         instance.error = None
     for field, value in changes.items():
@@ -115,7 +111,7 @@ def update_instance(
 
 
 def delete_instance(session: Session, instance: Instance) -> Operation:
-    operations.refuse_if_busy(session, instance.uuid, "instance")
+    operations.refuse_if_busy(session, instance)
     # Users' and databases' changes not started yet would only be undone: cancel them.
     waiting = session.scalars(
         select(Operation).where(
@@ -127,7 +123,7 @@ def delete_instance(session: Session, instance: Instance) -> Operation:
         cancelled.status = OperationStatus.FAILED
         cancelled.error = {"message": "Cancelled: the instance is being deleted."}
         cancelled.finished_at = utcnow()
-    operation = operations.record(session, instance, Target.INSTANCE, instance.uuid, Action.DELETE)
+    operation = operations.record(session, instance, Action.DELETE)
     instance.status = Status.IN_PROGRESS
     instance.error = None
     session.commit()

@@ -1,55 +1,68 @@
-"""Operations: the changes waiting for, or being carried out by, a job."""
+"""Operations: the changes waiting for, or being carried out by, a job.
+
+An operation is keyed by what it changes — (kind, record) inside its instance — never
+by a uuid alone: a uuid is client-chosen, and the same text as another kind's uuid must
+not make one tenant's record look busy to another's."""
 
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Instance, Operation, OperationStatus, Target
+from app.models import Action, Database, Instance, Operation, OperationStatus, Target, User
 from app.services.errors import Conflict
 
+Record = Instance | User | Database
 
-def unfinished(session: Session, target_uuid: str) -> Operation | None:
+TARGETS: dict[type, Target] = {
+    Instance: Target.INSTANCE,
+    User: Target.USER,
+    Database: Target.DATABASE,
+}
+
+
+def _instance_of(resource: Record) -> Instance:
+    return resource if isinstance(resource, Instance) else resource.instance
+
+
+def unfinished(session: Session, resource: Record) -> Operation | None:
     """The operation still pending or running on a resource, if any."""
     return session.scalars(
         select(Operation)
         .where(
-            Operation.target_uuid == target_uuid,
+            Operation.instance_id == _instance_of(resource).id,
+            Operation.target == TARGETS[type(resource)],
+            Operation.target_uuid == resource.uuid,
             Operation.status.in_(OperationStatus.unfinished()),
         )
         .order_by(Operation.id.desc())
     ).first()
 
 
-def is_being_deleted(session: Session, target_uuid: str) -> bool:
-    operation = unfinished(session, target_uuid)
+def is_being_deleted(session: Session, resource: Record) -> bool:
+    operation = unfinished(session, resource)
     return operation is not None and operation.action == Action.DELETE
 
 
-def refuse_if_busy(session: Session, target_uuid: str, what: str) -> None:
+def refuse_if_busy(session: Session, resource: Record) -> None:
     """409 naming the blocking operation if the resource has a change under way."""
-    blocking = unfinished(session, target_uuid)
+    blocking = unfinished(session, resource)
     if blocking is not None:
         raise Conflict(
-            f"The {what} has an operation ({blocking.action}) {blocking.status.lower()}; "
-            "retry when it has finished.",
+            f"The {blocking.target} has an operation ({blocking.action}) "
+            f"{blocking.status.lower()}; retry when it has finished.",
             operation=blocking.uuid,
         )
 
 
 def record(
-    session: Session,
-    instance: Instance,
-    target: Target,
-    target_uuid: str,
-    action: Action,
-    params: dict[str, Any] | None = None,
+    session: Session, resource: Record, action: Action, params: dict[str, Any] | None = None
 ) -> Operation:
     """Add an operation to the session; the caller commits it with the resource."""
     operation = Operation(
-        instance=instance,
-        target=target,
-        target_uuid=target_uuid,
+        instance=_instance_of(resource),
+        target=TARGETS[type(resource)],
+        target_uuid=resource.uuid,
         action=action,
         params=params or {},
     )

@@ -2,7 +2,11 @@
 
 from typing import Any
 
-from app.services.errors import Forbidden, Invalid
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Database, Instance, User, Version
+from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.references import parse_instance
 
 
@@ -20,3 +24,19 @@ def take_instance_reference(data: dict[str, Any], instance_uuid: str) -> None:
     reference = data.pop("instance", None)
     if reference is not None and parse_instance(reference) != instance_uuid:
         raise Invalid("instance", "Must be the instance of the URL (its URI or UUID).")
+
+
+# Every kind of record a client may name by uuid. A uuid is one name space across them,
+# so one record's uuid can never stand for another's.
+_UUID_KINDS = (Instance, User, Database, Version)
+
+
+def take_client_uuid(session: Session, data: dict[str, Any]) -> str | None:
+    """Remove a client-chosen ``uuid`` from ``data``; 409 if any record has it, whatever
+    its kind or project (the answer tells nothing of the other record)."""
+    uuid = data.pop("uuid", None)
+    if uuid is not None and any(
+        session.scalar(select(kind.id).where(kind.uuid == uuid)) for kind in _UUID_KINDS
+    ):
+        raise Conflict("This uuid is taken.", {"uuid": ["Already taken."]})
+    return uuid

@@ -6,10 +6,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Database, Instance, Operation, Status, Target, User
+from app.models import Action, Database, Instance, Operation, Status, User
 from app.services import operations, scram
 from app.services.errors import Conflict, NotFound
-from app.services.projects import take_instance_reference, take_project_id
+from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
 from app.services.references import canonical_uuid
 
 
@@ -27,7 +27,7 @@ def get_user(session: Session, instance: Instance, uuid: str) -> User:
 
 
 def refuse_if_instance_deleted(session: Session, instance: Instance) -> None:
-    if operations.is_being_deleted(session, instance.uuid):
+    if operations.is_being_deleted(session, instance):
         raise Conflict("The instance is being deleted.")
 
 
@@ -36,11 +36,9 @@ def create_user(
 ) -> tuple[User, Operation]:
     refuse_if_instance_deleted(session, instance)
     data = dict(data)
-    uuid = data.pop("uuid", None)
+    uuid = take_client_uuid(session, data)
     take_project_id(data, instance.project_id)
     take_instance_reference(data, instance.uuid)
-    if uuid is not None and session.scalar(select(User.id).where(User.uuid == uuid)):
-        raise Conflict("A user with this uuid exists.", {"uuid": ["Already taken."]})
     if session.scalars(instance_users(instance).where(User.name == data["name"])).first():
         raise Conflict(
             f"The instance has a user named '{data['name']}'.", {"name": ["Already taken."]}
@@ -56,14 +54,14 @@ def create_user(
         user.uuid = uuid
     session.add(user)
     session.flush()
-    operation = operations.record(session, instance, Target.USER, user.uuid, Action.CREATE)
+    operation = operations.record(session, user, Action.CREATE)
     session.commit()
     return user, operation
 
 
 def update_user(session: Session, user: User, changes: dict[str, Any]) -> Operation:
     refuse_if_instance_deleted(session, user.instance)
-    operations.refuse_if_busy(session, user.uuid, "user")
+    operations.refuse_if_busy(session, user)
     if "password" in changes:
         user.password_verifier = scram.verifier(changes["password"])
     if "description" in changes:
@@ -71,9 +69,7 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> Operat
     # The operation names what changed, never a value: it holds no secret.
     operation = operations.record(
         session,
-        user.instance,
-        Target.USER,
-        user.uuid,
+        user,
         Action.UPDATE,
         {"fields": sorted(changes)},
     )
@@ -93,8 +89,8 @@ def delete_user(session: Session, user: User) -> Operation:
         raise Conflict(
             f"The user owns database(s) {names}: delete them first.", databases=list(owned)
         )
-    operations.refuse_if_busy(session, user.uuid, "user")
-    operation = operations.record(session, user.instance, Target.USER, user.uuid, Action.DELETE)
+    operations.refuse_if_busy(session, user)
+    operation = operations.record(session, user, Action.DELETE)
     user.status = Status.IN_PROGRESS
     user.error = None
     session.commit()

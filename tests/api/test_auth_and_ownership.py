@@ -154,3 +154,46 @@ def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api,
     db.commit()
     time.sleep(0.4)
     assert api.get("/v1/postgres/instances").status_code == 401
+
+
+def test_a_uuid_is_one_name_space_across_kinds_and_projects(
+    api, other_api, instance_body, instance, user, database, settle
+):
+    """Project B naming its records with A's uuids gets 409, as for its own: A's
+    records are neither blocked nor touched."""
+    settle()
+    other = other_api.post("/v1/postgres/instances", json=instance_body)
+    assert other.status_code == 201, other.json
+    settle()
+    other_path = f"/v1/postgres/instances/{other.json['uuid']}"
+    taken = [instance["uuid"], user["uuid"], database["uuid"], other.json["uuid"]]
+    owner = other_api.post(f"{other_path}/users", json={"name": "b", "password": PASSWORD})
+    assert owner.status_code == 201
+    for uuid in taken:
+        for path, body in [
+            ("/v1/postgres/instances", {**instance_body, "name": "b2"}),
+            (f"{other_path}/users", {"name": "b_user", "password": PASSWORD}),
+            (f"{other_path}/databases", {"name": "b_db", "owner": owner.json["uuid"]}),
+        ]:
+            answer = other_api.post(path, json={**body, "uuid": uuid})
+            assert answer.status_code == 409, (path, answer.json)
+            assert answer.json["errors"] == {"uuid": ["Already taken."]}
+            assert answer.json["message"] == "This uuid is taken."
+    # A's own changes are not blocked by anything B did.
+    assert api.put(f"/v1/postgres/instances/{instance['uuid']}", json={"cpu": 8}).status_code == 200
+    user_path = f"/v1/postgres/instances/{instance['uuid']}/users/{user['uuid']}"
+    assert api.put(user_path, json={"description": "still mine"}).status_code == 200
+
+
+def test_another_kinds_operation_never_blocks_a_record(api, db, instance, user, settle):
+    """An operation is keyed by (kind, record): a user's change under way whose uuid
+    text equals the instance's would not make the instance busy."""
+    from app.models import Operation
+
+    settle()
+    path = f"/v1/postgres/instances/{instance['uuid']}"
+    assert api.put(f"{path}/users/{user['uuid']}", json={"description": "x"}).status_code == 200
+    operation = db.scalars(select(Operation).order_by(Operation.id.desc())).first()
+    operation.target_uuid = instance["uuid"]  # as if the user had been given that uuid
+    db.commit()
+    assert api.put(path, json={"cpu": 8}).status_code == 200

@@ -75,6 +75,7 @@ def test_user_names_accepted(api, instance, name):
         "pg_admin",
         "PG_admin",
         "dbaas_internal",
+        "dbaas_replication",
         "DBAAS_x",
         "postgres",
         "postgres_x",

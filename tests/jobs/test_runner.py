@@ -147,9 +147,9 @@ def test_extravars_and_inventory_values_are_never_templated(tmp_path, payload):
     payload = payload.replace("MARKER", str(marker))
     out = tmp_path / "out.json"
     nodes_inventory = control_only()
-    nodes_inventory["all"]["children"][inputs.CONTROL_GROUP]["hosts"]["localhost"][
-        "host_value"
-    ] = payload
+    nodes_inventory["all"]["children"][inputs.CONTROL_GROUP]["hosts"]["localhost"]["host_value"] = (
+        payload
+    )
     tracker = RunTracker()
     outcome = run_playbook(
         tmp_path / "run",

@@ -27,6 +27,12 @@ def test_reserved_user_prefixes_ignore_case():
     assert rules.user_name_error("pgx") is None
 
 
+def test_internal_role_names_are_reserved():
+    # The roles the service itself runs PostgreSQL with: no tenant can take them.
+    for name in ("postgres", "dbaas_replication", "DBAAS_REPLICATION", "dbaas_rewind"):
+        assert "reserved" in rules.user_name_error(name)
+
+
 def test_password_bounds_count_characters():
     assert rules.password_error("é" * 8) is None
     assert rules.password_error("é" * 7)
