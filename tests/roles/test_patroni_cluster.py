@@ -5,7 +5,14 @@ failover when the primary's node stops cleanly or dies. Everything is removed af
 import psycopg
 import pytest
 
-from tests.roles.cluster import CREDENTIALS, cluster_vars, lose_primary, superuser_conninfo
+from tests.roles.cluster import (
+    CREDENTIALS,
+    cluster_vars,
+    lose_primary,
+    rest,
+    superuser_conninfo,
+    wait_healthy,
+)
 from tests.roles.lab import Lab
 
 
@@ -74,6 +81,19 @@ def test_sync_cluster_shape_auth_reruns_and_failover(lab):
             assert conn.execute("select current_user").fetchone() == ("sre_app",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         login(address, "sre_app", password + "x")
+
+    # A write asked for while the primary moves lands on the new primary: the playbook
+    # waits for a leader out of recovery and writes only over a read-write connection.
+    old = wait_healthy(lab, sync=1)
+    rest(lab.nodes[0]["address"], "/switchover", "POST", {"leader": old})
+    outcome, tracker = lab.play(
+        "user_create.yml", pg_user_name="after_switch", pg_user_password=password
+    )
+    assert outcome.status == "successful", tracker.failure
+    new = wait_healthy(lab, sync=1)
+    assert new != old
+    with primary(lab) as conn:
+        assert conn.execute("select 1 from pg_roles where rolname = 'after_switch'").fetchone()
 
     # A role that still owns a database is not dropped, and the failure says why.
     owned = {"pg_database_name": "sre_db", "pg_database_owner": "sre_app"}
