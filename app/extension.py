@@ -112,6 +112,16 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 def _authenticate() -> None:
+    # A valid token always gets through: the limit is on failures, so one client with
+    # a bad token (behind the same proxy or NAT) never locks out the others.
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    token = None
+    if scheme.lower() == "bearer" and presented.strip():
+        token = authenticate(session(), presented.strip())
+    if token is not None:
+        g.token = token
+        return
     failures = _AuthFailures(current_app)
     address = request.remote_addr or "unknown"
     retry_after = failures.blocked_for(address)
@@ -121,21 +131,15 @@ def _authenticate() -> None:
             message="Too many failed authentications from this address; retry later.",
             headers={"Retry-After": str(retry_after)},
         )
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    token = None
-    if scheme.lower() == "bearer" and presented.strip():
-        token = authenticate(session(), presented.strip())
-    if token is None:
-        failures.note(address)
-        flask_smorest.abort(401, message="A valid bearer token is required.")
-    g.token = token
+    failures.note(address)
+    flask_smorest.abort(401, message="A valid bearer token is required.")
 
 
 class _AuthFailures:
     """Failed authentications per client address in Redis (shared by every API
-    process): past AUTH_FAILURE_LIMIT within AUTH_FAILURE_WINDOW seconds, the address
-    is refused (429) until the window ends, so tokens cannot be guessed at speed.
+    process): past AUTH_FAILURE_LIMIT within AUTH_FAILURE_WINDOW seconds, the address's
+    failing requests get 429 until the window ends, so tokens cannot be guessed at
+    speed; its requests with a valid token are served as ever.
     Without Redis the limit is not enforced: authentication itself still is."""
 
     def __init__(self, app):

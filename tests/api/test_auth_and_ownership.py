@@ -120,13 +120,19 @@ def test_failed_authentications_are_limited_per_address(app, db, api, monkeypatc
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= app.config["AUTH_FAILURE_WINDOW"]
     assert refused.json["message"].startswith("Too many failed authentications")
-    # Even a right token waits from that address: guessing cannot go on meanwhile ...
+    # A missing token counts as a failure too.
+    assert guesser.get("/v1/postgres/instances").status_code == 429
+    # A valid token from the same address (another client behind the same proxy or
+    # NAT) is never refused for others' failures ...
     right = {"Authorization": f"Bearer {api.token}"}
-    assert guesser.get("/v1/postgres/instances", headers=right).status_code == 429
-    # ... while other addresses are not affected.
+    for _ in range(5):
+        assert guesser.get("/v1/postgres/instances", headers=right).status_code == 200
+    # ... while the failing credentials stay refused, and other addresses are not
+    # affected at all.
+    assert guesser.get("/v1/postgres/instances", headers=guess).status_code == 429
     elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
-    answer = guesser.get("/v1/postgres/instances", headers=right, environ_base=elsewhere)
-    assert answer.status_code == 200
+    answer = guesser.get("/v1/postgres/instances", headers=guess, environ_base=elsewhere)
+    assert answer.status_code == 401
 
 
 def test_answers_carry_security_headers(app, api):
