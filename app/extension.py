@@ -98,7 +98,13 @@ class JsonBodyParser(FlaskParser):
 
     def _raw_load_json(self, req):
         data = req.get_data(cache=True)
-        return core.parse_json(data) if data else core.missing
+        if not data:
+            return core.missing
+        try:
+            return core.parse_json(data)
+        except RecursionError:
+            # Nested deeper than the decoder recurses (hostile, never a real body).
+            flask_smorest.abort(400, message="Invalid JSON body: nested too deeply.")
 
 
 class Blueprint(flask_smorest.Blueprint):

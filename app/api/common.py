@@ -20,12 +20,17 @@ from app.services.references import canonical_uuid
 
 
 class Text(ma.fields.String):
-    """A string PostgreSQL can store: NUL is refused (it would fail deep in a driver)."""
+    """A string PostgreSQL can store: NUL and lone surrogates ("\\ud800" is valid JSON,
+    but no Unicode text) are refused here, not deep in a driver or a YAML writer."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise ma.ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("Must be valid Unicode text (a lone surrogate).") from None
         return text
 
 
