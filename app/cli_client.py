@@ -283,15 +283,26 @@ def users_create(instance: str, name: str, password: str, description: str, wait
 @users.command("update")
 @click.argument("instance")
 @click.argument("uuid")
-@click.option("--password", help="A new password.")
-@click.option("--description")
+@click.option(
+    "--password",
+    "new_password",
+    is_flag=True,
+    help="Change the password: asked for (or DBAAS_USER_PASSWORD), never an argument.",
+)
+@click.option("--description", help="A new description ('' clears it).")
 @wait_option
 @timeout_option
 @api_errors
-def users_update(instance: str, uuid: str, password, description, wait_, timeout):
+def users_update(instance: str, uuid: str, new_password: bool, description, wait_, timeout):
     """Change a user's password or description."""
     client = _client()
-    body = {k: v for k, v in (("password", password), ("description", description)) if v}
+    body = {} if description is None else {"description": description}
+    if new_password:
+        body["password"] = os.environ.get("DBAAS_USER_PASSWORD") or click.prompt(
+            "New password", hide_input=True, confirmation_prompt=True
+        )
+    if not body:
+        raise click.UsageError("Give --password or --description.")
     path = f"{INSTANCES_PATH}/{instance}/users/{uuid}"
     changed = client.request("PUT", path, body)
     if wait_:

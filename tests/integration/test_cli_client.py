@@ -40,6 +40,14 @@ def test_create_list_show_and_delete_through_the_client(env, served):
         dbaas(env, "users", "create", instance, "--name", "app", input=f"{password}\n{password}\n")
     )
     assert user["status"] == "NEW" and password not in json.dumps(user)
+    # A new password is asked for, never taken from the command line.
+    update = ["users", "update", instance, user["uuid"]]
+    on_argv = dbaas(env, *update, "--password", "argv-Secret-1", check=False)
+    assert on_argv.returncode == 2 and "argv-Secret-1" not in on_argv.stdout
+    asked = dbaas(env, *update, "--password", input="new-Secret-88\nnew-Secret-88\n", check=False)
+    assert "New password" in asked.stdout + asked.stderr
+    assert "error 409" in asked.stderr  # its create is still pending: the PUT was sent
+    assert dbaas(env, *update, check=False).returncode == 2  # nothing to change
     database = json.loads(
         dbaas(env, "databases", "create", instance, "--name", "app_db", "--owner", "app")
     )
