@@ -29,6 +29,8 @@ class DefaultConfig:
     HEARTBEAT_INTERVAL = 5
     HEARTBEAT_TIMEOUT = 60
     MAX_ATTEMPTS = 3
+    # Days finished operations' run directories and idempotency keys are kept.
+    RETENTION_DAYS = 7
     # The nspawn lab: the private network its nodes live on (the host takes the first
     # address, on the bridge), where images are cached and node state is kept.
     LAB_NETWORK = "172.30.213.0/24"
@@ -74,6 +76,7 @@ _ENV_SETTINGS: dict[str, type] = {
     "HEARTBEAT_INTERVAL": float,
     "HEARTBEAT_TIMEOUT": float,
     "MAX_ATTEMPTS": int,
+    "RETENTION_DAYS": float,
     "RUN_TIMEOUT_CREATE": float,
     "RUN_TIMEOUT_UPDATE": float,
     "RUN_TIMEOUT_DELETE": float,

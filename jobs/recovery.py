@@ -1,19 +1,23 @@
 """Nothing stays stuck: operations whose job died are retried (playbooks are
-idempotent) up to MAX_ATTEMPTS, and pending ones Redis lost are enqueued again."""
+idempotent) up to MAX_ATTEMPTS, and pending ones Redis lost are enqueued again.
+Nothing stays behind either: a dead job's extravars are removed at once, finished
+runs' directories and idempotency keys after RETENTION_DAYS."""
 
 import logging
 import os
+import shutil
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Operation, OperationStatus, Status, utcnow
+from app.models import Action, IdempotencyKey, Operation, OperationStatus, Status, utcnow
 from app.queue import JobQueue, job_id, relay_outbox
 from app.services import operations
 from jobs import events, nodes
@@ -67,9 +71,11 @@ def recover_dead_runs(session: Session, settings: dict[str, Any]) -> int:
         ):
             session.commit()
             continue
-        stop_orphaned_run(
-            operation.runner_pid, Path(settings["DATA_DIR"]) / "runs" / operation.uuid
-        )
+        run_dir = Path(settings["DATA_DIR"]) / "runs" / operation.uuid
+        stop_orphaned_run(operation.runner_pid, run_dir)
+        # The dead job could not remove what it was given (credentials among it); a
+        # retry writes it anew.
+        (run_dir / "env" / "extravars").unlink(missing_ok=True)
         if operation.attempts >= settings["MAX_ATTEMPTS"]:
             events.operation_failed(
                 session,
@@ -135,12 +141,35 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
     return started
 
 
+def prune_old(session: Session, settings: dict[str, Any]) -> int:
+    """Run directories of finished operations, and idempotency keys, older than
+    RETENTION_DAYS: removed. A run still pending or running keeps its directory."""
+    keep = timedelta(days=settings["RETENTION_DAYS"])
+    cutoff = time.time() - keep.total_seconds()
+    unfinished = set(
+        session.scalars(
+            select(Operation.uuid).where(Operation.status.in_(OperationStatus.unfinished()))
+        )
+    )
+    pruned = session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - keep)
+    ).rowcount
+    session.commit()
+    runs = Path(settings["DATA_DIR"]) / "runs"
+    for run_dir in runs.iterdir() if runs.is_dir() else ():
+        if run_dir.name not in unfinished and run_dir.stat().st_mtime < cutoff:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            pruned += 1
+    return pruned
+
+
 def sweep(session: Session, settings: dict[str, Any], job_queue: JobQueue) -> dict[str, int]:
     """One round of recovery, run at worker start and periodically."""
     summary = {
         "dead": recover_dead_runs(session, settings),
         "lost": requeue_lost(session, job_queue),
         "restarts": restart_stopped_nodes(session, settings),
+        "pruned": prune_old(session, settings),
     }
     summary["relayed"] = relay_outbox(session, job_queue, include_parked=True)
     if any(summary.values()):

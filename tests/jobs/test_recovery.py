@@ -19,7 +19,7 @@ from app.queue import JobQueue, enqueue
 from app.services import instances, versions
 from jobs import recovery
 
-SETTINGS = {"HEARTBEAT_TIMEOUT": 10, "MAX_ATTEMPTS": 3}
+SETTINGS = {"HEARTBEAT_TIMEOUT": 10, "MAX_ATTEMPTS": 3, "RETENTION_DAYS": 7}
 
 
 @pytest.fixture
@@ -65,14 +65,49 @@ def test_dead_run_is_requeued(world):
     assert job_queue.queue.job_ids
 
 
-def test_dead_run_fails_after_the_last_attempt(world):
+def test_dead_run_fails_after_the_last_attempt_leaving_no_extravars(world):
     session, operation, settings, job_queue = world
+    extravars = Path(settings["DATA_DIR"]) / "runs" / operation.uuid / "env" / "extravars"
+    extravars.parent.mkdir(parents=True)
+    extravars.write_text("dbaas_credentials: {superuser: secret}")
     make_dead(session, operation, attempts=3)
     recovery.sweep(session, settings, job_queue)
     session.refresh(operation)
     assert operation.status == OperationStatus.FAILED
     assert "died 3 times" in operation.error["message"]
     assert operation.instance.status == "ERROR"
+    assert not extravars.exists()
+
+
+def test_old_runs_and_idempotency_keys_are_pruned_unfinished_ones_kept(world):
+    from app.models import IdempotencyKey
+
+    session, operation, settings, job_queue = world
+    runs = Path(settings["DATA_DIR"]) / "runs"
+    old_finished, old_unfinished, recent = (
+        runs / "done-long-ago",
+        runs / operation.uuid,
+        runs / "new",
+    )
+    eight_days_ago = time.time() - 8 * 86400
+    for run_dir in (old_finished, old_unfinished, recent):
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.log").write_text("x")
+    for run_dir in (old_finished, old_unfinished):
+        os.utime(run_dir, (eight_days_ago, eight_days_ago))
+    for key, age in (("old", 8), ("new", 1)):
+        session.add(
+            IdempotencyKey(
+                project_id="p",
+                key=key,
+                request_digest="d",
+                created_at=utcnow() - timedelta(days=age),
+            )
+        )
+    session.commit()
+    assert recovery.prune_old(session, settings) == 2
+    assert sorted(p.name for p in runs.iterdir()) == sorted([operation.uuid, "new"])
+    assert session.scalars(select(IdempotencyKey.key)).all() == ["new"]
 
 
 def test_a_live_heartbeat_is_left_alone(world):
