@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session
@@ -74,15 +75,34 @@ def token() -> None:
     """API tokens."""
 
 
+def _duration(text: str | None) -> Any:
+    """30d, 12h, 90m or 3600s."""
+    from datetime import timedelta
+
+    if text is None:
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise click.BadParameter(
+            "a positive number and d, h, m or s: 30d", param_hint="--expires-in"
+        )
+    return timedelta(**{units[unit]: int(number)})
+
+
 @token.command("create")
 @click.option("--project", "project_id", help="Project UUID (a new one if omitted).")
 @click.option("--admin", is_flag=True, help="May also manage the version catalogue.")
 @click.option("--description", default="")
+@click.option("--expires-in", help="Lifetime, e.g. 30d, 12h (default: never expires).")
 @click.pass_obj
-def token_create(config: dict, project_id: str | None, admin: bool, description: str) -> None:
+def token_create(
+    config: dict, project_id: str | None, admin: bool, description: str, expires_in: str | None
+) -> None:
     """Create a token; it is printed once, as the last line."""
     import uuid
 
+    lifetime = _duration(expires_in)
     project_id = project_id or str(uuid.uuid4())
     try:
         project_id = str(uuid.UUID(project_id))
@@ -90,9 +110,53 @@ def token_create(config: dict, project_id: str | None, admin: bool, description:
         raise click.BadParameter("not a UUID", param_hint="--project") from None
     migrate.upgrade(config["DATABASE_URL"])
     with _session(config) as session:
-        secret = tokens.create_token(session, project_id, is_admin=admin, description=description)
-    click.echo(f"project {project_id}{' (admin)' if admin else ''}", err=True)
+        record, secret = tokens.create_token_record(
+            session, project_id, is_admin=admin, description=description, expires_in=lifetime
+        )
+        expiry = f", expires {_when(record.expires_at)}" if record.expires_at else ""
+        click.echo(
+            f"token {record.id}, project {project_id}{' (admin)' if admin else ''}{expiry}",
+            err=True,
+        )
     click.echo(secret)
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+@token.command("list")
+@click.pass_obj
+def token_list(config: dict) -> None:
+    """Every token: id, project, admin, created, last used, expiry (never the secret)."""
+    from app.models import utcnow
+
+    migrate.upgrade(config["DATABASE_URL"])
+    now = utcnow()
+    click.echo(f"{'ID':>4}  {'PROJECT':36}  ADMIN  {'CREATED':20}  {'LAST USED':20}  EXPIRES")
+    with _session(config) as session:
+        for record in tokens.list_tokens(session):
+            state = _when(record.expires_at) if record.expires_at else "never"
+            if record.revoked_at:
+                state = f"revoked {_when(record.revoked_at)}"
+            elif not tokens.is_usable(record, now):
+                state = f"expired {state}"
+            click.echo(
+                f"{record.id:>4}  {record.project_id:36}  {'yes' if record.is_admin else 'no ':5}"
+                f"  {_when(record.created_at):20}  {_when(record.last_used_at):20}  {state}"
+            )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def token_revoke(config: dict, token_id: int) -> None:
+    """Refuse a token from now on (every API process within 10 s)."""
+    migrate.upgrade(config["DATABASE_URL"])
+    with _session(config) as session:
+        if not tokens.revoke_token(session, token_id):
+            raise click.ClickException(f"no token {token_id}")
+    click.echo(f"token {token_id} revoked", err=True)
 
 
 @main.group("versions")

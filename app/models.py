@@ -116,6 +116,11 @@ class Token(Base):
     is_admin: Mapped[bool] = mapped_column(default=False)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None: never expires. A revoked token stays listed, refused.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Written at most once a minute (LAST_USED_EVERY), not on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Version(Timestamped, Base):

@@ -1,16 +1,18 @@
-"""API bearer tokens: shown once, stored as SHA-256, compared in constant time."""
+"""API bearer tokens: shown once, stored as SHA-256, compared in constant time; they
+may expire, and can be revoked."""
 
 import hashlib
 import hmac
 import secrets
 import uuid as uuid_lib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.expiring import ExpiringMap
-from app.models import Token
+from app.models import Token, utcnow
 
 PREFIX = "dbaas_"
 
@@ -20,21 +22,55 @@ def _digest(token: str) -> str:
 
 
 def create_token(
-    session: Session, project_id: str, *, is_admin: bool = False, description: str = ""
+    session: Session,
+    project_id: str,
+    *,
+    is_admin: bool = False,
+    description: str = "",
+    expires_in: timedelta | None = None,
 ) -> str:
     """Store a new token for ``project_id`` and return its only plaintext copy."""
+    return create_token_record(
+        session, project_id, is_admin=is_admin, description=description, expires_in=expires_in
+    )[1]
+
+
+def create_token_record(
+    session: Session,
+    project_id: str,
+    *,
+    is_admin: bool = False,
+    description: str = "",
+    expires_in: timedelta | None = None,
+) -> tuple[Token, str]:
     project_id = str(uuid_lib.UUID(project_id))
     token = PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        Token(
-            token_hash=_digest(token),
-            project_id=project_id,
-            is_admin=is_admin,
-            description=description,
-        )
+    record = Token(
+        token_hash=_digest(token),
+        project_id=project_id,
+        is_admin=is_admin,
+        description=description,
+        expires_at=utcnow() + expires_in if expires_in else None,
     )
+    session.add(record)
     session.commit()
-    return token
+    return record, token
+
+
+def list_tokens(session: Session) -> list[Token]:
+    return list(session.scalars(select(Token).order_by(Token.id)))
+
+
+def revoke_token(session: Session, token_id: int) -> bool:
+    """Refuse a token from now on (within IDENTITY_KEEP seconds in every process);
+    False if there is no such token."""
+    token = session.get(Token, token_id)
+    if token is None:
+        return False
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.commit()
+    return True
 
 
 @dataclass(frozen=True)
@@ -45,6 +81,10 @@ class Identity:
     is_admin: bool
 
 
+def is_usable(token: Token, now: datetime) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
 def authenticate(session: Session, presented: str) -> Identity | None:
     # Looking up by digest leaks nothing useful (an attacker cannot steer a
     # SHA-256); the final comparison is constant-time all the same.
@@ -53,15 +93,37 @@ def authenticate(session: Session, presented: str) -> Identity | None:
     if cached is not None:
         return cached
     token = session.scalars(select(Token).where(Token.token_hash == digest)).first()
+    now = utcnow()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
+    if not is_usable(token, now):
+        return None
+    _note_use(session, token, now)
     identity = Identity(token.project_id, token.is_admin)
-    _known.put(digest, identity, IDENTITY_KEEP)
+    keep = IDENTITY_KEEP
+    if token.expires_at is not None:  # an expiring token is not kept past its end
+        keep = min(keep, (token.expires_at - now).total_seconds())
+    _known.put(digest, identity, keep)
     return identity
 
 
+def _note_use(session: Session, token: Token, now: datetime) -> None:
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY:
+        return
+    session.execute(
+        update(Token)
+        .where(
+            Token.id == token.id,
+            or_(Token.last_used_at.is_(None), Token.last_used_at < now - LAST_USED_EVERY),
+        )
+        .values(last_used_at=now)
+    )
+    session.commit()
+
+
 # Valid tokens seen lately by this process, by digest: most requests then skip the
-# token query. An entry lives IDENTITY_KEEP seconds, so a token removed from the
-# database stops working within that time. Unknown tokens are never remembered.
+# token query. An entry lives IDENTITY_KEEP seconds, so a token revoked or removed
+# stops working within that time. Unknown or refused tokens are never remembered.
 IDENTITY_KEEP = 10.0
+LAST_USED_EVERY = timedelta(seconds=60)
 _known = ExpiringMap()

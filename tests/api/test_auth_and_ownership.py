@@ -162,6 +162,39 @@ def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api,
     assert api.get("/v1/postgres/instances").status_code == 401
 
 
+def test_a_revoked_token_is_refused_after_the_identity_cache(app, db, monkeypatch):
+    import time
+
+    from app.models import Token
+    from app.services import tokens
+
+    monkeypatch.setattr(tokens, "IDENTITY_KEEP", 0.3)
+    record, secret = tokens.create_token_record(db, "3f2504e0-4f89-41d3-9a0c-0305e82c3301")
+    client = ApiClient(app, secret)
+    assert client.get("/v1/postgres/instances").status_code == 200
+    fresh(db)
+    assert db.get(Token, record.id).last_used_at is not None
+    assert tokens.revoke_token(db, record.id)
+    time.sleep(0.4)
+    assert client.get("/v1/postgres/instances").status_code == 401
+    assert not tokens.revoke_token(db, 10**9)
+
+
+def test_an_expired_token_is_refused_even_while_cached(app, db):
+    import time
+    from datetime import timedelta
+
+    from app.services import tokens
+
+    secret = tokens.create_token(
+        db, "3f2504e0-4f89-41d3-9a0c-0305e82c3301", expires_in=timedelta(seconds=1)
+    )
+    client = ApiClient(app, secret)
+    assert client.get("/v1/postgres/instances").status_code == 200  # cached 1 s at most
+    time.sleep(1.2)
+    assert client.get("/v1/postgres/instances").status_code == 401
+
+
 def test_a_uuid_is_one_name_space_across_kinds_and_projects(
     api, other_api, instance_body, instance, user, database, settle
 ):

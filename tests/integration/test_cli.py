@@ -24,6 +24,29 @@ def test_token_versions_and_upgrade(env):
     assert bad.returncode != 0
 
 
+def test_tokens_expire_are_listed_without_secrets_and_revoked(env):
+    created = subprocess.run(
+        [sys.executable, "-m", "app.cli", "token", "create", "--expires-in", "30d"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    secret = created.stdout.strip().splitlines()[-1]
+    token_id = created.stderr.split("token ", 1)[1].split(",")[0]
+    assert "expires" in created.stderr
+    listed = dbaas(env, "token", "list")
+    assert secret not in listed and secret[6:] not in listed
+    [line] = [row for row in listed.splitlines() if row.split()[0] == token_id]
+    assert "never" not in line and "revoked" not in line
+    dbaas(env, "token", "revoke", token_id)
+    [line] = [row for row in dbaas(env, "token", "list").splitlines() if row.split()[0] == token_id]
+    assert "revoked" in line
+    assert dbaas(env, "token", "revoke", "999999", check=False).returncode == 1
+    bad = dbaas(env, "token", "create", "--expires-in", "soon", check=False)
+    assert bad.returncode == 2 and "--expires-in" in bad.stderr
+
+
 def test_serve_answers_over_http(served):
     url, token = served
     request = urllib.request.Request(
