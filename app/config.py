@@ -11,7 +11,10 @@ class DefaultConfig:
     DATA_DIR = "/var/lib/dbaas"
     # Empty means the embedded SQLite database at $DATA_DIR/dbaas.db.
     DATABASE_URL = ""
-    REDIS_URL = "redis://127.0.0.1:6379/0"
+    # Empty means the local Redis `make setup` runs: 127.0.0.1:6379, with the password
+    # it generated in $DATA_DIR/redis/password (0600). RQ loads pickles: no Redis
+    # without a password, and only on loopback.
+    REDIS_URL = ""
     QUEUE_NAME = "dbaas"
     # Largest page a list answers; clients ask for less with ?limit=.
     PAGE_LIMIT_MAX = 1000
@@ -105,12 +108,21 @@ def database_url(config: dict[str, Any]) -> str:
     return f"sqlite:///{Path(config['DATA_DIR']) / 'dbaas.db'}"
 
 
+def redis_url(config: dict[str, Any]) -> str:
+    if config.get("REDIS_URL"):
+        return config["REDIS_URL"]
+    password_file = Path(config["DATA_DIR"]) / "redis" / "password"
+    password = password_file.read_text().strip() if password_file.exists() else ""
+    return f"redis://:{password}@127.0.0.1:6379/0" if password else "redis://127.0.0.1:6379/0"
+
+
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The effective configuration: defaults, then environment, then ``overrides``."""
     config = {k: v for k, v in vars(DefaultConfig).items() if k.isupper()}
     config.update(from_environment())
     config.update(overrides or {})
     config["DATABASE_URL"] = database_url(config)
+    config["REDIS_URL"] = redis_url(config)
     if config["PROVIDER"] not in PROVIDERS:
         raise ValueError(
             f"DBAAS_PROVIDER={config['PROVIDER']!r}: not one of {', '.join(PROVIDERS)}"

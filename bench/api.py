@@ -24,6 +24,7 @@ import uuid
 
 import redis
 
+from bench.service import service_redis_url
 from tests.services import free_port
 
 INSTANCES = "/v1/postgres/instances"
@@ -104,7 +105,9 @@ def main() -> None:
 
     work = tempfile.mkdtemp(prefix="dbaas-bench-api-")
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, DBAAS_DATA_DIR=work, DBAAS_QUEUE_NAME=queue)
+    env = dict(
+        os.environ, DBAAS_DATA_DIR=work, DBAAS_QUEUE_NAME=queue, DBAAS_REDIS_URL=service_redis_url()
+    )
     port = free_port()
     token = dbaas(env, "token", "create").strip().splitlines()[-1]
     server = subprocess.Popen(
@@ -191,9 +194,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-        redis.Redis.from_url(env.get("DBAAS_REDIS_URL", "redis://127.0.0.1:6379/0")).delete(
-            f"rq:queue:{queue}"
-        )
+        redis.Redis.from_url(env["DBAAS_REDIS_URL"]).delete(f"rq:queue:{queue}")
         shutil.rmtree(work, ignore_errors=True)
 
 

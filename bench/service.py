@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from app import config
 from app.client import Client
 from tests.e2e.conftest import remove_lab
 from tests.roles.lab import free_subnet
@@ -29,8 +30,15 @@ class Service:
     bridge: str
 
 
+def service_redis_url() -> str:
+    """The Redis of `make setup` (its password is in the service's data dir), or
+    DBAAS_REDIS_URL: the benchmarks' own data dirs hold no password."""
+    data_dir = os.environ.get("DBAAS_DATA_DIR", str(Path(__file__).parents[1] / ".data"))
+    return config.load({"DATA_DIR": data_dir})["REDIS_URL"]
+
+
 def _require_redis() -> None:
-    url = os.environ.get("DBAAS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = service_redis_url()
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError:
@@ -49,6 +57,7 @@ def running_service(prefix: str) -> Iterator[Service]:
     env = dict(
         os.environ,
         DBAAS_DATA_DIR=str(data),
+        DBAAS_REDIS_URL=service_redis_url(),
         DBAAS_QUEUE_NAME=f"bench-{uuid.uuid4().hex[:8]}",
         DBAAS_LAB_NETWORK=str(free_subnet()),
         DBAAS_LAB_BRIDGE=bridge,

@@ -16,6 +16,7 @@ if [ ! -s "$TOKEN_FILE" ]; then
 fi
 TOKEN=$(cat "$TOKEN_FILE")
 
+(umask 077; touch "$DATA_DIR/api.log" "$DATA_DIR/worker.log"; chmod 600 "$DATA_DIR"/*.log)
 .venv/bin/dbaas serve --host "$HOST" --port "$PORT" >>"$DATA_DIR/api.log" 2>&1 &
 API_PID=$!
 .venv/bin/dbaas worker >>"$DATA_DIR/worker.log" 2>&1 &

@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DATA_DIR=${DBAAS_DATA_DIR:-$PWD/.data}
-REDIS_URL=${DBAAS_REDIS_URL:-redis://127.0.0.1:6379/0}
 APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-server redis-tools
               postgresql postgresql-client
               # the nspawn lab: root images, nodes, their disks and network
@@ -30,21 +29,53 @@ python_env() {
 }
 
 start_redis() {
-    redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && return 0
-    case "$REDIS_URL" in
-        redis://127.0.0.1:6379*|redis://localhost:6379*) ;;
-        *) say "Redis at $REDIS_URL does not answer; start it or fix DBAAS_REDIS_URL"; exit 1 ;;
-    esac
-    say "starting Redis on 127.0.0.1:6379 (data in $DATA_DIR/redis)"
-    mkdir -p "$DATA_DIR/redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
-        --dir "$DATA_DIR/redis" --appendonly yes \
-        --pidfile "$DATA_DIR/redis/redis.pid" --logfile "$DATA_DIR/redis/redis.log"
+    # RQ loads pickles from Redis: it listens on loopback only, with a generated
+    # password (kept 0600 in the data dir; the API and the worker read it from there).
+    local dir=$DATA_DIR/redis
+    mkdir -p -m 700 "$dir"; chmod 700 "$dir"
+    if [ -n "${DBAAS_REDIS_URL:-}" ]; then
+        redis-cli -u "$DBAAS_REDIS_URL" ping 2>/dev/null | grep -q PONG && return 0
+        say "Redis at DBAAS_REDIS_URL does not answer; start it or fix DBAAS_REDIS_URL"; exit 1
+    fi
+    [ -s "$dir/password" ] || (umask 077; .venv/bin/python -c \
+        'import secrets; print(secrets.token_urlsafe(32))' > "$dir/password")
+    if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+        # It answers without a password. Ours (its PID file is in our data dir), from
+        # before the password: restart it with one. Anyone else's: not ours to touch.
+        local pid
+        pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
+        if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+            say "a Redis without a password answers on 127.0.0.1:6379 and is not ours:"
+            say "stop it, or give its URL (with a password) in DBAAS_REDIS_URL"; exit 1
+        fi
+        say "restarting our Redis (pid $pid) with a password"
+        kill "$pid"
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    elif REDISCLI_AUTH=$(cat "$dir/password") redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null \
+            | grep -q PONG; then
+        return 0
+    fi
+    (umask 077; cat > "$dir/redis.conf" <<CONF
+# Managed by dbaas (scripts/setup.sh)
+bind 127.0.0.1 -::1
+protected-mode yes
+port 6379
+dir $dir
+appendonly yes
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+daemonize yes
+requirepass $(cat "$dir/password")
+CONF
+    )
+    say "starting Redis on 127.0.0.1:6379 (data in $dir, password in $dir/password)"
+    redis-server "$dir/redis.conf"
     for _ in $(seq 50); do
-        redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && return 0
+        REDISCLI_AUTH=$(cat "$dir/password") redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null \
+            | grep -q PONG && return 0
         sleep 0.1
     done
-    say "Redis did not start; see $DATA_DIR/redis/redis.log"; exit 1
+    say "Redis did not start; see $dir/redis.log"; exit 1
 }
 
 start_postgresql() {
@@ -78,7 +109,7 @@ service_ssh_key() {
 
 secret_key() {
     # Encrypts instances' internal credentials at rest; kept out of the database.
-    [ -n "${DBAAS_SECRET_KEY:-}" ] || [ -f "$DATA_DIR/secret.key" ] && return 0
+    [ -n "${DBAAS_SECRET_KEY:-}${DBAAS_SECRET_KEY_FILE:-}" ] || [ -f "$DATA_DIR/secret.key" ] && return 0
     say "creating the secret key $DATA_DIR/secret.key"
     (umask 077; .venv/bin/python -c \
         'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
@@ -87,10 +118,14 @@ secret_key() {
 
 install_packages "${APT_PACKAGES[@]}"
 python_env
+# The data dir holds the secret key, the SSH key, Redis' password and the metadata:
+# its owner's only.
 mkdir -p "$DATA_DIR"
+chmod 700 "$DATA_DIR"
 service_ssh_key
 secret_key
 start_redis
 start_postgresql
 DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>/dev/null
+chmod 600 "$DATA_DIR"/dbaas.db* 2>/dev/null || true
 say "ready (data in $DATA_DIR)"

@@ -30,3 +30,28 @@ def test_an_unknown_provider_is_refused_by_name(monkeypatch, tmp_path):
     monkeypatch.setenv("DBAAS_PROVIDER", "vmware")
     with pytest.raises(ValueError, match="DBAAS_PROVIDER='vmware': not one of nspawn, libvirt"):
         config.load()
+
+
+def test_redis_url_carries_the_password_setup_made(monkeypatch, tmp_path):
+    monkeypatch.delenv("DBAAS_REDIS_URL", raising=False)
+    assert config.load({"DATA_DIR": str(tmp_path)})["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "password").write_text("s3cret\n")
+    loaded = config.load({"DATA_DIR": str(tmp_path)})
+    assert loaded["REDIS_URL"] == "redis://:s3cret@127.0.0.1:6379/0"
+    monkeypatch.setenv("DBAAS_REDIS_URL", "redis://:other@10.0.0.1:6379/1")
+    assert config.load({"DATA_DIR": str(tmp_path)})["REDIS_URL"].endswith("10.0.0.1:6379/1")
+
+
+def test_the_secret_key_can_live_outside_the_data_dir(monkeypatch, tmp_path):
+    from cryptography.fernet import Fernet
+
+    from app import secrets
+
+    key = Fernet.generate_key()
+    (tmp_path / "elsewhere.key").write_bytes(key + b"\n")
+    monkeypatch.delenv("DBAAS_SECRET_KEY", raising=False)
+    monkeypatch.setenv("DBAAS_SECRET_KEY_FILE", str(tmp_path / "elsewhere.key"))
+    data_dir = tmp_path / "data"
+    assert secrets._key({"DATA_DIR": str(data_dir)}) == key
+    assert not (data_dir / "secret.key").exists()
