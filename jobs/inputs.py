@@ -2,6 +2,7 @@
 id. Users' passwords exist here only as SCRAM verifiers."""
 
 import ipaddress
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,34 @@ def _static_hosts(settings: dict[str, Any]) -> dict[str, dict]:
     return {host["name"]: host for host in nodes.load_static_hosts(settings["STATIC_HOSTS"])}
 
 
+def known_hosts(settings: dict[str, Any], node) -> Path:
+    """The node's own known_hosts: one file per node record, so a machine made anew
+    (a new record) starts a new file, and no node's key can stand for another's."""
+    return Path(settings["DATA_DIR"]) / "known_hosts" / node.uuid
+
+
+def _host_key_options(node, host: dict, settings: dict[str, Any]) -> str:
+    """The first key a node shows is recorded and enforced after (its machine is
+    fresh from this service, on a private bridge); a static host's `host_key` in the
+    hosts file is pinned from the start (pin_host_keys writes it)."""
+    checking = "yes" if host.get("host_key") else "accept-new"
+    path = shlex.quote(str(known_hosts(settings, node)))
+    return f"-o StrictHostKeyChecking={checking} -o UserKnownHostsFile={path}"
+
+
+def pin_host_keys(instance: Instance, settings: dict[str, Any]) -> None:
+    """Before a run: the known_hosts directory, and the static hosts' given keys."""
+    static = _static_hosts(settings)
+    for node in instance.nodes:
+        path = known_hosts(settings, node)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        host_key = static.get(node.name, {}).get("host_key")
+        if host_key and node.address:
+            line = f"{node.address} {host_key.strip()}\n"
+            if not path.exists() or path.read_text() != line:
+                path.write_text(line)
+
+
 def _connection(node, static: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]:
     host = static.get(node.name, {})
     user = host.get("user", "root")
@@ -48,8 +77,7 @@ def _connection(node, static: dict[str, dict], settings: dict[str, Any]) -> dict
         "ansible_host": node.address,
         "ansible_user": user,
         "ansible_ssh_private_key_file": host.get("ssh_key", str(ssh_key(settings))),
-        # Lab nodes are remade with new host keys: trust is the private bridge.
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_ssh_common_args": _host_key_options(node, host, settings),
         "ansible_python_interpreter": "/usr/bin/python3",
         "dbaas_node_index": node.index,
     }

@@ -91,6 +91,7 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
             return "failed"
     playbook = Path(settings["PLAYBOOKS_DIR"]) / playbook_for(operation)
     variables, secrets = inputs.extravars(session, operation, instance, settings)
+    inputs.pin_host_keys(instance, settings)
     host_inventory = inputs.inventory(instance, settings)
     directory = run_dir(settings, operation.uuid)
     tracker = events.RunTracker(secrets=secrets, expected_tasks=_expected_tasks(settings, playbook))

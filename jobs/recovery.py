@@ -17,7 +17,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, IdempotencyKey, Operation, OperationStatus, Status, utcnow
+from app.models import Action, IdempotencyKey, Node, Operation, OperationStatus, Status, utcnow
 from app.queue import JobQueue, job_id, relay_outbox
 from app.services import operations
 from jobs import events, nodes
@@ -143,7 +143,8 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
 
 def prune_old(session: Session, settings: dict[str, Any]) -> int:
     """Run directories of finished operations, and idempotency keys, older than
-    RETENTION_DAYS: removed. A run still pending or running keeps its directory."""
+    RETENTION_DAYS: removed (a run still pending or running keeps its directory); the
+    known_hosts of nodes that are gone, at once."""
     keep = timedelta(days=settings["RETENTION_DAYS"])
     cutoff = time.time() - keep.total_seconds()
     unfinished = set(
@@ -159,6 +160,14 @@ def prune_old(session: Session, settings: dict[str, Any]) -> int:
     for run_dir in runs.iterdir() if runs.is_dir() else ():
         if run_dir.name not in unfinished and run_dir.stat().st_mtime < cutoff:
             shutil.rmtree(run_dir, ignore_errors=True)
+            pruned += 1
+    # A node's pinned host key goes with its record (the machine is gone).
+    known = Path(settings["DATA_DIR"]) / "known_hosts"
+    nodes_now = set(session.scalars(select(Node.uuid)))
+    session.commit()
+    for path in known.iterdir() if known.is_dir() else ():
+        if path.name not in nodes_now:
+            path.unlink(missing_ok=True)
             pruned += 1
     return pruned
 

@@ -112,7 +112,8 @@ def test_the_static_provider_places_nodes_on_listed_machines_one_each(session, t
     hosts = tmp_path / "hosts.yml"
     hosts.write_text(
         "- {name: db1, address: 10.0.0.11}\n"
-        "- {name: db2, address: 10.0.0.12, user: admin, data_device: /dev/sdb}\n"
+        "- {name: db2, address: 10.0.0.12, user: admin, data_device: /dev/sdb,\n"
+        "   host_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok}\n"
     )
     settings = {"PROVIDER": "static", "STATIC_HOSTS": str(hosts), "DATA_DIR": str(tmp_path)}
     instance = new_instance(session, "a", 2)
@@ -127,6 +128,16 @@ def test_the_static_provider_places_nodes_on_listed_machines_one_each(session, t
     assert reached["hosts"]["db2"]["ansible_user"] == "admin"
     assert reached["hosts"]["db2"]["ansible_become"] is True
     assert reached["hosts"]["db2"]["data_disk_device"] == "/dev/sdb"
+    # Host keys are checked: the first one seen is kept, a given one pinned.
+    db1, db2 = sorted(instance.nodes, key=lambda n: n.name)
+    pinned = inputs.known_hosts(settings, db1)
+    assert reached["hosts"]["db1"]["ansible_ssh_common_args"] == (
+        f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={pinned}"
+    )
+    assert "StrictHostKeyChecking=yes" in reached["hosts"]["db2"]["ansible_ssh_common_args"]
+    inputs.pin_host_keys(instance, settings)
+    assert inputs.known_hosts(settings, db2).read_text().startswith("10.0.0.12 ssh-ed25519 AAAA")
+    assert not inputs.known_hosts(settings, db1).exists()
 
     hosts.write_text("- {address: 10.0.0.13}\n")
     with pytest.raises(nodes.PoolExhausted, match="must list hosts"):
