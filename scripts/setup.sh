@@ -54,6 +54,9 @@ start_redis() {
     elif REDISCLI_AUTH=$(cat "$dir/password") redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null \
             | grep -q PONG; then
         return 0
+    elif redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q NOAUTH; then
+        say "a Redis with another password answers on 127.0.0.1:6379 (another data dir's?):"
+        say "stop it, or give its URL in DBAAS_REDIS_URL"; exit 1
     fi
     (umask 077; cat > "$dir/redis.conf" <<CONF
 # Managed by dbaas (scripts/setup.sh)
