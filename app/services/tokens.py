@@ -7,6 +7,7 @@ import secrets
 import uuid as uuid_lib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -21,18 +22,10 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(
-    session: Session,
-    project_id: str,
-    *,
-    is_admin: bool = False,
-    description: str = "",
-    expires_in: timedelta | None = None,
-) -> str:
-    """Store a new token for ``project_id`` and return its only plaintext copy."""
-    return create_token_record(
-        session, project_id, is_admin=is_admin, description=description, expires_in=expires_in
-    )[1]
+def create_token(session: Session, project_id: str, **options: Any) -> str:
+    """Store a new token for ``project_id`` and return its only plaintext copy (the
+    options are create_token_record's)."""
+    return create_token_record(session, project_id, **options)[1]
 
 
 def create_token_record(
@@ -43,6 +36,7 @@ def create_token_record(
     description: str = "",
     expires_in: timedelta | None = None,
 ) -> tuple[Token, str]:
+    """Store a new token; the record (its id, its expiry) and the plaintext."""
     project_id = str(uuid_lib.UUID(project_id))
     token = PREFIX + secrets.token_urlsafe(32)
     record = Token(
