@@ -13,20 +13,20 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     Action,
-    Database,
     Instance,
     Node,
     Operation,
     OperationStatus,
     Status,
     Target,
-    User,
     utcnow,
 )
+from app.services import operations
 
 log = logging.getLogger(__name__)
 
-MODELS = {Target.INSTANCE: Instance, Target.USER: User, Target.DATABASE: Database}
+# The model of each kind of target: the inverse of operations.TARGETS, kept once.
+MODELS = {target: model for model, target in operations.TARGETS.items()}
 MESSAGE_MAX = 2000
 REDACTED = "********"
 # Secret-looking assignments in free text, whatever the job knew to redact.
