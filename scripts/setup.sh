@@ -28,6 +28,16 @@ python_env() {
     fi
 }
 
+# What the Redis on 127.0.0.1:6379 answers to PING: PONG, NOAUTH ... or nothing. The
+# password goes in the environment, never on a command line.
+redis_ping() {
+    if [ -n "${1:-}" ]; then
+        REDISCLI_AUTH=$1 redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null
+    else
+        redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null
+    fi
+}
+
 start_redis() {
     # RQ loads pickles from Redis: it listens on loopback only, with a generated
     # password (kept 0600 in the data dir; the API and the worker read it from there).
@@ -39,7 +49,10 @@ start_redis() {
     fi
     [ -s "$dir/password" ] || (umask 077; .venv/bin/python -c \
         'import secrets; print(secrets.token_urlsafe(32))' > "$dir/password")
-    if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    local password
+    password=$(cat "$dir/password")
+    case "$(redis_ping)" in
+    PONG)
         # It answers without a password. Ours (its PID file is in our data dir), from
         # before the password: restart it with one. Anyone else's: not ours to touch.
         local pid
@@ -50,14 +63,12 @@ start_redis() {
         fi
         say "restarting our Redis (pid $pid) with a password"
         kill "$pid"
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    elif REDISCLI_AUTH=$(cat "$dir/password") redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null \
-            | grep -q PONG; then
-        return 0
-    elif redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q NOAUTH; then
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done ;;
+    NOAUTH*)
+        [ "$(redis_ping "$password")" = PONG ] && return 0
         say "a Redis with another password answers on 127.0.0.1:6379 (another data dir's?):"
-        say "stop it, or give its URL in DBAAS_REDIS_URL"; exit 1
-    fi
+        say "stop it, or give its URL in DBAAS_REDIS_URL"; exit 1 ;;
+    esac
     (umask 077; cat > "$dir/redis.conf" <<CONF
 # Managed by dbaas (scripts/setup.sh)
 bind 127.0.0.1 -::1
@@ -68,14 +79,13 @@ appendonly yes
 pidfile $dir/redis.pid
 logfile $dir/redis.log
 daemonize yes
-requirepass $(cat "$dir/password")
+requirepass $password
 CONF
     )
     say "starting Redis on 127.0.0.1:6379 (data in $dir, password in $dir/password)"
     redis-server "$dir/redis.conf"
     for _ in $(seq 50); do
-        REDISCLI_AUTH=$(cat "$dir/password") redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null \
-            | grep -q PONG && return 0
+        [ "$(redis_ping "$password")" = PONG ] && return 0
         sleep 0.1
     done
     say "Redis did not start; see $dir/redis.log"; exit 1
