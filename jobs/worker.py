@@ -2,6 +2,7 @@
 the outbox every few seconds and runs the recovery sweep every half minute."""
 
 import logging
+import os
 import threading
 import time
 
@@ -17,6 +18,24 @@ log = logging.getLogger(__name__)
 RELAY_INTERVAL = 5.0
 SWEEP_INTERVAL = 30.0
 
+# RQ forks a work horse per job. A fork taken while the keeper thread is inside SQLite
+# (or any library holding an internal mutex) leaves that mutex locked in the child for
+# good, and the job hangs before its first line. So a fork waits for the keeper's
+# round to end, and no round starts during a fork.
+between_rounds = threading.Lock()
+_fork_guard_installed = False
+
+
+def guard_forks() -> None:
+    global _fork_guard_installed
+    if not _fork_guard_installed:
+        os.register_at_fork(
+            before=between_rounds.acquire,
+            after_in_parent=between_rounds.release,
+            after_in_child=between_rounds.release,
+        )
+        _fork_guard_installed = True
+
 
 def _keeper(settings: dict, job_queue: JobQueue, stop: threading.Event) -> None:
     engine = writer(make_engine(settings["DATABASE_URL"]))
@@ -24,7 +43,7 @@ def _keeper(settings: dict, job_queue: JobQueue, stop: threading.Event) -> None:
     last_sweep = time.monotonic()
     while not stop.wait(min(RELAY_INTERVAL, sweep_interval)):
         try:
-            with Session(engine, expire_on_commit=False) as session:
+            with between_rounds, Session(engine, expire_on_commit=False) as session:
                 if time.monotonic() - last_sweep >= sweep_interval:
                     recovery.sweep(session, settings, job_queue)
                     last_sweep = time.monotonic()
@@ -44,6 +63,7 @@ def run(settings: dict, *, burst: bool = False) -> None:
 
     stop = threading.Event()
     if not burst:
+        guard_forks()
         threading.Thread(
             target=_keeper, args=(settings, job_queue, stop), name="queue-keeper", daemon=True
         ).start()
