@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export DBAAS_DATA_DIR ?= $(CURDIR)/.data
 VENV := .venv
 
-.PHONY: setup setup-libvirt run test lint format
+.PHONY: setup setup-libvirt run test test-fast lint format
 
 setup:
 	@scripts/setup.sh
@@ -16,9 +16,16 @@ run: setup
 	@scripts/run.sh
 
 # pytest exits 5 when it collects nothing: a suite that ran no test has failed.
-test: setup setup-libvirt lint
-	@$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
+PYTEST = status=0; $(VENV)/bin/pytest $(1) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$status
+
+# Everything, as CI runs it: lab machines included (tests/e2e, tests/roles).
+test: setup setup-libvirt lint
+	@$(call PYTEST,)
+
+# No lab machine, bridge or loop device: unit, API, jobs and integration tiers.
+test-fast: setup lint
+	@$(call PYTEST,-m "not lab and not slow")
 
 lint:
 	$(VENV)/bin/ruff check .

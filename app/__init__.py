@@ -5,12 +5,12 @@ from typing import Any
 
 from flask import Flask, send_from_directory
 
-from app import config as config_module
 from app.api import BLUEPRINTS
-from app.database import Database
 from app.extension import Api
 from app.paths import PathNormaliser
-from app.queue import JobQueue
+from app.sessions import Database
+from core import config as config_module
+from core.queue import JobQueue
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -3,19 +3,19 @@
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
-from app import config as config_module
 from app import migrate
-from app.database import make_engine, writer
 from app.services import tokens, versions
+from core import config as config_module
+from core.database import writing_session
 
 
-def _session(config: dict) -> Session:
-    return Session(writer(make_engine(config["DATABASE_URL"])), expire_on_commit=False)
+def _session(config: dict):
+    return writing_session(config["DATABASE_URL"])
 
 
 def _prepare(config: dict) -> None:
@@ -55,6 +55,12 @@ def serve(config: dict, host: str, port: int, threads: int, workers: int) -> Non
     """Serve the API with a production WSGI server (waitress)."""
     from app import server
 
+    data_dir = Path(config["DATA_DIR"])
+    if not data_dir.is_dir() or not os.access(data_dir, os.W_OK):
+        raise click.ClickException(
+            f"the data directory {data_dir} does not exist or is not writable: prepare "
+            f"this host with `make setup` (as root, DBAAS_DATA_DIR={data_dir})."
+        )
     _prepare(config)
     server.serve(host, port, threads, workers)
 
@@ -64,8 +70,15 @@ def serve(config: dict, host: str, port: int, threads: int, workers: int) -> Non
 @click.pass_obj
 def worker(config: dict, burst: bool) -> None:
     """Run the job worker (RQ) and the outbox relay."""
-    from jobs.worker import run
+    from jobs.worker import preflight, run
 
+    problems = preflight(config)
+    if problems:
+        raise click.ClickException(
+            "this host is not ready for the worker:\n  - "
+            + "\n  - ".join(problems)
+            + f"\nPrepare it with `make setup` (as root, DBAAS_DATA_DIR={config['DATA_DIR']})."
+        )
     _prepare(config)
     run(config, burst=burst)
 
@@ -129,7 +142,7 @@ def _when(moment) -> str:
 @click.pass_obj
 def token_list(config: dict) -> None:
     """Every token: id, project, admin, created, last used, expiry (never the secret)."""
-    from app.models import utcnow
+    from core.models import utcnow
 
     migrate.upgrade(config["DATABASE_URL"])
     now = utcnow()
@@ -180,8 +193,8 @@ def versions_list(config: dict) -> None:
 @click.option("--description", default="")
 @click.pass_obj
 def versions_add(config: dict, name: str, image: str, description: str) -> None:
-    from app.services import rules
     from app.services.errors import ServiceError
+    from core import rules
 
     error = rules.image_name_error(image)
     if error:

@@ -17,12 +17,12 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.database import session
 from app.expiring import ExpiringMap
-from app.models import IdempotencyKey
-from app.secrets import keyed_digest
 from app.services.errors import ServiceError
 from app.services.tokens import authenticate
+from app.sessions import OneTransaction, session, writing_session
+from core.models import IdempotencyKey
+from core.secrets import keyed_digest
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def _authenticate() -> None:
     scheme, _, presented = header.partition(" ")
     token = None
     if scheme.lower() == "bearer" and presented.strip():
-        token = authenticate(session(), presented.strip())
+        token = authenticate(session(), presented.strip(), writing_session)
     if token is not None:
         g.token = token
         return
@@ -206,40 +206,32 @@ def idempotent(view: Callable) -> Callable:
                 message="Invalid Idempotency-Key.",
                 messages={"Idempotency-Key": ["1 to 255 printable characters."]},
             )
-        db = session()
         # Keyed: a user's POST holds a password, and only its verifier may be stored.
         digest = keyed_digest(
             current_app.config,
             request.method.encode() + request.path.encode() + b"\0" + request.get_data(),
         )
-        record = IdempotencyKey(project_id=g.token.project_id, key=key, request_digest=digest)
-        db.add(record)
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()
-            return _replay(db, key, digest)
-        try:
+        # The key, the records and the answer commit together or not at all: no crash
+        # can leave a key without its answer (or records without their key).
+        transaction = OneTransaction()
+        with transaction as db:
+            record = IdempotencyKey(project_id=g.token.project_id, key=key, request_digest=digest)
+            db.add(record)
+            try:
+                db.flush()  # a concurrent first request: this waits for it, then clashes
+            except IntegrityError:
+                db.rollback()
+                return _replay(db, key, digest)
             response = make_response(view(*args, **kwargs))
-        except Exception:
-            _forget(db, record)  # refused: corrected, the request may use the key again
-            raise
-        if not 200 <= response.status_code < 300:
-            _forget(db, record)
-            return response
-        record.status_code = response.status_code
-        record.response = response.get_json()
-        record.location = response.headers.get("Location")
-        db.commit()
+            if not 200 <= response.status_code < 300:
+                transaction.rollback()  # refused: corrected, the request may use the key
+                return response
+            record.status_code = response.status_code
+            record.response = response.get_json()
+            record.location = response.headers.get("Location")
         return response
 
     return wrapper
-
-
-def _forget(db, record: IdempotencyKey) -> None:
-    db.rollback()
-    db.delete(db.merge(record))
-    db.commit()
 
 
 def _replay(db, key: str, digest: str):

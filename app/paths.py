@@ -1,7 +1,7 @@
 """Path rules of the original API's clients, applied before routing (no redirects)."""
 
-INSTANCES = "/v1/postgres/instances"
-INSTANCES_ALIAS = "/v1/types/postgres/instances"
+from app.services.references import INSTANCES_PATH as INSTANCES
+from app.services.references import INSTANCES_REF_PATH as INSTANCES_ALIAS
 
 
 def normalise(path: str) -> str:

@@ -24,10 +24,11 @@ import uuid
 
 import redis
 
+from app.services.references import INSTANCES_PATH
 from bench.service import service_redis_url
 from tests.services import free_port
 
-INSTANCES = "/v1/postgres/instances"
+INSTANCES = INSTANCES_PATH
 
 
 def _request(conn, method: str, path: str, headers: dict, body: bytes | None = None) -> int:

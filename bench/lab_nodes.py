@@ -35,26 +35,25 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="dbaas-bench-"))
     lab = Lab(work, nodes=args.nodes)
-    extra = {}
     try:
         if args.rebuild_image:
-            extra["root_image_cache_dir"] = str(work / "images")
+            lab.image_cache_dir = str(work / "images")
             started = time.monotonic()
-            outcome, tracker = lab.play("nodes_create.yml", **extra, dbaas_nodes=[])
+            outcome, tracker = lab.play("nodes_create.yml", dbaas_nodes=[])
             assert outcome.status == "successful", tracker.failure
             print(f"root image build (debootstrap, uncached): {time.monotonic() - started:6.1f} s")
 
         started = time.monotonic()
-        outcome, tracker = lab.play("nodes_create.yml", **extra)
+        outcome, tracker = lab.play("nodes_create.yml")
         assert outcome.status == "successful", tracker.failure
         print(
             f"nodes_create, {args.nodes} nodes, image cached: {time.monotonic() - started:6.1f} s"
         )
 
         # Boot alone: stop the nodes, then start them again and time sshd's answer.
-        outcome, _ = lab.play("nodes_delete.yml", **extra, node_nspawn_remove_bridge=False)
+        outcome, _ = lab.play("nodes_delete.yml", node_nspawn_remove_bridge=False)
         started = time.monotonic()
-        outcome, tracker = lab.play("nodes_create.yml", **extra)
+        outcome, tracker = lab.play("nodes_create.yml")
         total = time.monotonic() - started
         assert outcome.status == "successful", tracker.failure
         ssh = [wait_ssh(node["address"]) for node in lab.nodes]
@@ -64,12 +63,12 @@ def main() -> None:
         )
 
         started = time.monotonic()
-        outcome, _ = lab.play("nodes_delete.yml", **extra)
+        outcome, _ = lab.play("nodes_delete.yml")
         print(f"nodes_delete, {args.nodes} nodes: {time.monotonic() - started:6.1f} s")
         leftovers = {k: v for k, v in lab.leftovers().items() if v}
         print(f"left on the host after delete: {leftovers or 'nothing'}")
     finally:
-        lab.play("nodes_delete.yml", **extra)
+        lab.play("nodes_delete.yml")
         lab.force_clean()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -28,11 +28,8 @@ def timed(action) -> tuple[float, object]:
 def cold_image_build(work: Path) -> float:
     """The root image from nothing (debootstrap) into a scratch cache."""
     lab = Lab(work / "cold", nodes=0)
-    seconds, (outcome, tracker) = timed(
-        lambda: lab.play(
-            "nodes_create.yml", root_image_cache_dir=str(work / "images"), dbaas_nodes=[]
-        )
-    )
+    lab.image_cache_dir = str(work / "images")
+    seconds, (outcome, tracker) = timed(lambda: lab.play("nodes_create.yml", dbaas_nodes=[]))
     assert outcome.status == "successful", tracker.failure
     return seconds
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import redis
 
-from app import config
 from app.client import Client
+from core import config
 from tests.e2e.conftest import remove_lab
 from tests.roles.lab import free_subnet
 from tests.services import free_port

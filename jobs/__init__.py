@@ -1,1 +1,2 @@
-"""The worker side: RQ job functions, and (issue 4) the ansible-runner pipeline."""
+"""The worker: RQ jobs that run the playbooks with ansible-runner and turn the runs'
+events into statuses. Imports the core, never the web application."""

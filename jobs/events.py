@@ -1,32 +1,21 @@
-"""The one place where a job's progress becomes state: ansible-runner events and run
-outcomes are mapped here to operation progress and status, resource status and
-error, and node status. No status is set anywhere else."""
+"""ansible-runner's events read: a run's progress, the hosts it reached, its failure
+told in one line, secrets redacted; the outcome handed to core.lifecycle, which sets
+the statuses."""
 
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import (
-    Action,
-    Instance,
-    Node,
+from core import lifecycle
+from core.models import (
     Operation,
-    OperationStatus,
-    Status,
     Target,
     utcnow,
 )
-from app.services import operations
 
-log = logging.getLogger(__name__)
-
-# The model of each kind of target: the inverse of operations.TARGETS, kept once.
-MODELS = {target: model for model, target in operations.TARGETS.items()}
 MESSAGE_MAX = 2000
 REDACTED = "********"
 # Secret-looking assignments in free text, whatever the job knew to redact.
@@ -72,6 +61,10 @@ class RunTracker:
     secrets: tuple[str, ...] = ()
     expected_tasks: int | None = None
     tasks_started: int = 0
+    # Tasks that did something on some host (not skipped on all), and the last of them.
+    tasks_ran: int = 0
+    last_ran: tuple[str | None, str | None] = (None, None)  # (task, host)
+    task_ran: bool = False
     task: str | None = None
     host: str | None = None
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per host, in order
@@ -90,6 +83,7 @@ class RunTracker:
             self.tasks_started += 1
             self.task = data.get("task") or data.get("name")
             self.host = None
+            self.task_ran = False
             self.lines.append(f"TASK {self.task}")
             return True
         if kind in ("runner_on_failed", "runner_on_unreachable"):
@@ -110,6 +104,11 @@ class RunTracker:
             return True
         if kind in ("runner_on_ok", "runner_on_skipped"):
             self.host = data.get("host")
+            if kind == "runner_on_ok":
+                if not self.task_ran:
+                    self.tasks_ran += 1
+                    self.task_ran = True
+                self.last_ran = (data.get("task") or self.task, self.host)
             if (data.get("res") or {}).get("changed"):
                 self.changed.append(f"{self.host}: {data.get('task') or self.task}")
             return False
@@ -135,6 +134,11 @@ class RunTracker:
             total = max(total, self.tasks_started)
         return {"done": done, "total": total, "task": self.task, "host": self.host}
 
+    def final_progress(self) -> dict[str, Any]:
+        """After a success: how many tasks ran, and the last one (not a skipped one)."""
+        task, host = self.last_ran
+        return {"done": self.tasks_ran, "total": self.tasks_ran, "task": task, "host": host}
+
     def error_for(self, status: str, stdout_tail: str = "") -> dict[str, Any]:
         """The error a failed run shows: its first failed task, else why it stopped."""
         if status == "timeout":
@@ -159,43 +163,7 @@ def _hosts_in(stats: dict[str, Any]) -> set[str]:
     return hosts
 
 
-# --- state in the database ---------------------------------------------------------
-
-
-def target_of(session: Session, operation: Operation):
-    model = MODELS[Target(operation.target)]
-    # Inside the operation's instance: a uuid alone names nothing for certain.
-    instance_id = model.id if model is Instance else model.instance_id
-    return session.scalars(
-        select(model).where(
-            instance_id == operation.instance_id, model.uuid == operation.target_uuid
-        )
-    ).first()
-
-
-def operation_parked(session: Session, operation: Operation, reason: str) -> None:
-    operation.parked = True
-    operation.enqueued_at = None
-    operation.progress = {"done": 0, "total": None, "task": reason, "host": None}
-    _log(operation, "waiting", reason=reason)
-    session.commit()
-
-
-def operation_started(session: Session, operation: Operation) -> None:
-    operation.status = OperationStatus.RUNNING
-    operation.parked = False
-    operation.started_at = utcnow()
-    operation.heartbeat_at = operation.started_at
-    operation.attempts += 1
-    operation.progress = {"done": 0, "total": None, "task": None, "host": None}
-    resource = target_of(session, operation)
-    # An instance shows its provisioning; users and databases go NEW -> ACTIVE directly.
-    # The reconcile's restart of stopped nodes is not a change asked for: the instance
-    # keeps serving (Patroni failed over) and the nodes show the trouble.
-    if resource is not None and operation.target == Target.INSTANCE and not _is_restart(operation):
-        resource.status = Status.IN_PROGRESS
-    _log(operation, "started", attempt=operation.attempts)
-    session.commit()
+# --- a run's outcome, handed to the lifecycle -----------------------------------
 
 
 def progress_changed(session: Session, operation: Operation, tracker: RunTracker) -> None:
@@ -210,104 +178,11 @@ def run_finished(
     session: Session, operation: Operation, tracker: RunTracker, status: str, stdout_tail: str
 ) -> None:
     """Map a finished run (successful, failed, timeout, canceled) to every status."""
-    _nodes_from(session, operation, tracker.hosts)
+    lifecycle.nodes_reached(session, operation, tracker.hosts)
     if status != "successful" and operation.target == Target.INSTANCE:
-        _release_unbuilt_nodes(session, operation)
+        lifecycle.release_unbuilt_nodes(session, operation)
     if status == "successful":
-        done = tracker.tasks_started
-        operation.progress = dict(tracker.progress(), done=done, total=done)
-        operation_succeeded(session, operation)
+        operation.progress = tracker.final_progress()
+        lifecycle.operation_succeeded(session, operation)
     else:
-        operation_failed(session, operation, tracker.error_for(status, stdout_tail))
-
-
-def _release_unbuilt_nodes(session: Session, operation: Operation) -> None:
-    """Nodes no playbook ever reached have no machine: give their addresses back."""
-    unbuilt = session.scalars(
-        select(Node).where(Node.instance_id == operation.instance_id, Node.status == Status.NEW)
-    )
-    for node in unbuilt:
-        session.delete(node)
-
-
-def _nodes_from(session: Session, operation: Operation, hosts: dict[str, str]) -> None:
-    if not hosts:
-        return
-    nodes = session.scalars(
-        select(Node).where(Node.instance_id == operation.instance_id, Node.name.in_(hosts))
-    )
-    for node in nodes:
-        node.status = Status.ACTIVE if hosts[node.name] == "ok" else Status.ERROR
-        node.error = None if hosts[node.name] == "ok" else {"message": hosts[node.name]}
-
-
-def operation_failed(session: Session, operation: Operation, error: dict[str, Any]) -> None:
-    operation.status = OperationStatus.FAILED
-    operation.error = error
-    operation.finished_at = utcnow()
-    operation.runner_pid = None
-    resource = target_of(session, operation)
-    if resource is not None and _is_restart(operation):
-        for node in resource.nodes:
-            if node.status != Status.ACTIVE:
-                node.status = Status.ERROR
-                node.error = error
-    elif resource is not None:
-        resource.status = Status.ERROR
-        resource.error = error
-    _log(operation, "failed", error=error.get("message"), task=error.get("task"))
-    session.commit()
-
-
-def operation_succeeded(session: Session, operation: Operation) -> None:
-    operation.status = OperationStatus.SUCCEEDED
-    operation.finished_at = utcnow()
-    operation.runner_pid = None
-    _log(operation, "succeeded")
-    resource = target_of(session, operation)
-    if resource is not None:
-        if operation.action == Action.DELETE:
-            session.delete(resource)
-        else:
-            if operation.target == Target.INSTANCE:
-                _forget_removed_nodes(resource)
-            resource.status = Status.ACTIVE
-            resource.error = None
-    session.commit()
-
-
-def _is_restart(operation: Operation) -> bool:
-    return operation.target == Target.INSTANCE and operation.action == Action.START
-
-
-def _forget_removed_nodes(instance) -> None:
-    """Nodes beyond nodes_number were removed by the run: their addresses are free."""
-    for node in [n for n in instance.nodes if n.index > instance.nodes_number]:
-        instance.nodes.remove(node)
-
-
-def operation_requeued(session: Session, operation: Operation, reason: str) -> None:
-    operation.status = OperationStatus.PENDING
-    operation.enqueued_at = None
-    operation.parked = False
-    operation.runner_pid = None
-    operation.heartbeat_at = None
-    operation.progress = {"done": 0, "total": None, "task": f"retrying: {reason}", "host": None}
-    _log(operation, "requeued", reason=reason, attempts=operation.attempts)
-    session.commit()
-
-
-def _log(operation: Operation, event: str, **fields: Any) -> None:
-    """One logfmt line per state change. Called inside the open transaction: the
-    instance's uuid is read there, never by opening a new one."""
-    extra = " ".join(f"{key}={value!r}" for key, value in fields.items())
-    log.info(
-        "operation=%s instance=%s target=%s target_uuid=%s action=%s event=%s %s",
-        operation.uuid,
-        operation.instance.uuid,
-        operation.target,
-        operation.target_uuid,
-        operation.action,
-        event,
-        extra,
-    )
+        lifecycle.operation_failed(session, operation, tracker.error_for(status, stdout_tail))

@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import config
-from app.database import make_engine, writer
-from app.models import Action, Instance, Operation, OperationStatus, Target, utcnow
-from app.queue import JobQueue
-from jobs import events, inputs, nodes, scheduling
+from core import config, lifecycle
+from core.database import writing_session
+from core.models import Action, Instance, Operation, OperationStatus, Target, utcnow
+from core.queue import JobQueue
+from jobs import events, inputs, nodes, providers, scheduling
+from jobs.providers import PoolExhausted
 from jobs.runner import run_playbook
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,8 @@ def run_operation(operation_uuid: str) -> str:
     settings = config.load()
     # A fresh engine per job: the worker forks a process per job, and pooled
     # connections must not cross a fork.
-    engine = make_engine(settings["DATABASE_URL"])
-    try:
-        with Session(writer(engine), expire_on_commit=False) as session:
-            return _run(session, settings, operation_uuid)
-    finally:
-        engine.dispose()
+    with writing_session(settings["DATABASE_URL"]) as session:
+        return _run(session, settings, operation_uuid)
 
 
 def run_dir(settings: dict[str, Any], operation_uuid: str) -> Path:
@@ -70,9 +67,9 @@ def _claim(session: Session, operation_uuid: str) -> tuple[Operation | None, str
     instance = scheduling.lock_instance(session, operation.instance_id)
     reason = scheduling.blocker(session, operation, instance)
     if reason is not None:
-        events.operation_parked(session, operation, reason)
+        lifecycle.operation_parked(session, operation, reason)
         return None, "waiting"
-    events.operation_started(session, operation)
+    lifecycle.operation_started(session, operation)
     return operation, "started"
 
 
@@ -81,18 +78,19 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
     if operation is None:
         return outcome
     instance = session.get(Instance, operation.instance_id)
-    if operation.target == Target.INSTANCE and operation.action != Action.DELETE:
-        try:
-            nodes.allocate(session, instance, nodes.pool_for(settings))
-        except nodes.PoolExhausted as exc:
-            events.operation_failed(
-                session, operation, {"message": str(exc), "task": None, "host": None}
-            )
-            return "failed"
+    try:
+        provider = providers.load(settings)  # a static hosts file is read once, here
+        if operation.target == Target.INSTANCE and operation.action != Action.DELETE:
+            nodes.allocate(session, instance, provider)
+    except PoolExhausted as exc:
+        lifecycle.operation_failed(
+            session, operation, {"message": str(exc), "task": None, "host": None}
+        )
+        return "failed"
     playbook = Path(settings["PLAYBOOKS_DIR"]) / playbook_for(operation)
-    variables, secrets = inputs.extravars(session, operation, instance, settings)
-    inputs.pin_host_keys(instance, settings)
-    host_inventory = inputs.inventory(instance, settings)
+    variables, secrets = inputs.extravars(session, operation, instance, provider)
+    inputs.pin_host_keys(instance, provider)
+    host_inventory = inputs.inventory(instance, provider)
     directory = run_dir(settings, operation.uuid)
     tracker = events.RunTracker(secrets=secrets, expected_tasks=_expected_tasks(settings, playbook))
     session.commit()  # no transaction stays open while Ansible runs

@@ -17,10 +17,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, IdempotencyKey, Node, Operation, OperationStatus, Status, utcnow
-from app.queue import JobQueue, job_id, relay_outbox
-from app.services import operations
-from jobs import events, nodes
+from core import lifecycle, operations
+from core.models import Action, IdempotencyKey, Node, Operation, OperationStatus, utcnow
+from core.queue import JobQueue, job_id, relay_outbox
+from jobs import nodes, providers
+from jobs.providers import PoolExhausted
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def recover_dead_runs(session: Session, settings: dict[str, Any]) -> int:
         # retry writes it anew.
         (run_dir / "env" / "extravars").unlink(missing_ok=True)
         if operation.attempts >= settings["MAX_ATTEMPTS"]:
-            events.operation_failed(
+            lifecycle.operation_failed(
                 session,
                 operation,
                 {
@@ -89,7 +90,7 @@ def recover_dead_runs(session: Session, settings: dict[str, Any]) -> int:
                 },
             )
         else:
-            events.operation_requeued(session, operation, "the job running it stopped")
+            lifecycle.operation_requeued(session, operation, "the job running it stopped")
         recovered += 1
     return recovered
 
@@ -121,15 +122,17 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
     """Reconcile: an ACTIVE instance whose machines stopped (host reboot, a node's
     crash) gets a start operation, unless a change of it is already under way. The
     instance stays ACTIVE (its other nodes serve); the stopped nodes show ERROR."""
-    is_running = nodes.running_check(settings)
+    try:
+        is_running = providers.load(settings).running_check()
+    except PoolExhausted as exc:  # a broken static hosts file: nothing to watch anyway
+        log.warning("reconcile skipped: %s", exc)
+        return 0
     if is_running is None:
         return 0  # static machines are not ours to start (or libvirt does not answer)
     started = 0
     for instance, stopped in nodes.stopped_nodes(session, is_running):
         if operations.unfinished(session, instance) is None:
-            for node in stopped:
-                node.status = Status.ERROR
-                node.error = {"message": "the machine stopped; the worker is starting it again"}
+            lifecycle.nodes_stopped(stopped)
             operations.record(session, instance, Action.START)
             session.commit()
             log.info(

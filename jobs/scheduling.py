@@ -8,8 +8,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Instance, Operation, OperationStatus, Status, Target
-from app.queue import JobQueue, enqueue
+from core.models import Instance, Operation, OperationStatus, Status, Target
+from core.queue import JobQueue, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -5,13 +5,15 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 from rq import Worker
 from sqlalchemy.orm import Session
 
-from app.database import make_engine, writer
-from app.queue import JobQueue, relay_outbox
-from jobs import recovery
+from core.database import make_engine, writer, writing_session
+from core.queue import JobQueue, relay_outbox
+from jobs import providers, recovery
+from jobs.providers import PoolExhausted
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,24 @@ def _keeper(settings: dict, job_queue: JobQueue, stop: threading.Event) -> None:
             log.exception("queue keeper round failed")
 
 
+def preflight(settings: dict) -> list[str]:
+    """What this host lacks to carry out operations (empty when ready)."""
+    try:
+        provider = providers.load(settings)
+    except (ValueError, PoolExhausted) as exc:
+        return [str(exc)]
+    problems = []
+    if not Path(settings["DATA_DIR"]).is_dir():
+        problems.append(f"the data directory {settings['DATA_DIR']} does not exist")
+    if provider.uses_service_key() and not provider.ssh_key().is_file():
+        problems.append(f"no SSH key for logging in to nodes at {provider.ssh_key()}")
+    return problems
+
+
 def run(settings: dict, *, burst: bool = False) -> None:
     job_queue = JobQueue(settings["REDIS_URL"], settings["QUEUE_NAME"])
-    engine = make_engine(settings["DATABASE_URL"])
-    with Session(writer(engine), expire_on_commit=False) as session:
+    with writing_session(settings["DATABASE_URL"]) as session:
         summary = recovery.sweep(session, settings, job_queue)
-    engine.dispose()
     log.info("worker starting: %s", summary)
 
     stop = threading.Event()

@@ -2,21 +2,32 @@
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.database import session
-from app.models import Operation, Status
-from app.services import rules
 from app.services.errors import Invalid
 from app.services.references import canonical_uuid
+from app.sessions import session
+from core import queue, rules
+from core.models import Operation, Status
+
+
+class ClientUuids(ma.Schema):
+    """A create body's client-chosen ``uuid`` (and ``project_id``), as text."""
+
+    @ma.post_load
+    def uuids_as_text(self, data, **_kwargs):
+        for field in ("uuid", "project_id"):
+            if field in data:
+                data[field] = str(data[field])
+        return data
 
 
 class Text(ma.fields.String):
@@ -56,6 +67,15 @@ class Timestamp(ma.fields.Field):
         if value is None:
             return None
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def documented(pattern: re.Pattern, words: str = "") -> dict:
+    """A field's metadata stating a name rule in the OpenAPI document: the pattern
+    (anchored, as the rule's fullmatch), and in words what a pattern cannot say."""
+    metadata = {"pattern": f"^{pattern.pattern}$"}
+    if words:
+        metadata["description"] = words
+    return metadata
 
 
 def checked_by(rule):
@@ -139,9 +159,15 @@ def next_marker_header() -> dict[str, str]:
 
 
 def dispatch(operation: Operation | None) -> None:
-    """Hand a committed operation to the queue (or leave it in the outbox)."""
-    if operation is not None:
-        queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)
+    """Hand a committed operation to the queue (or leave it in the outbox). Inside
+    OneTransaction, once that has committed: a worker must never see a job first."""
+    if operation is None:
+        return
+    later = g.get("dispatch_after_commit")
+    if later is not None:
+        later.append(operation.id)
+        return
+    queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)
 
 
 # Columns an ETag never covers: a digest should not depend on secret material.

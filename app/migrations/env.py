@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from app.models import Base
+from core.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -23,7 +23,7 @@ def run(connection) -> None:
 if connection is not None:
     run(connection)
 else:
-    from app.database import make_engine
+    from core.database import make_engine
 
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as conn:

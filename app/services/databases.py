@@ -5,12 +5,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Database, Instance, Operation, Status, User
 from app.services import operations
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
 from app.services.references import canonical_uuid, parse_user
 from app.services.users import refuse_if_instance_deleted
+from core import lifecycle
+from core.models import Action, Database, Instance, Operation, Status, User
 
 
 def instance_databases(instance: Instance) -> Select:
@@ -79,7 +80,6 @@ def delete_database(session: Session, database: Database) -> Operation:
     refuse_if_instance_deleted(session, database.instance)
     operations.refuse_if_busy(session, database)
     operation = operations.record(session, database, Action.DELETE)
-    database.status = Status.IN_PROGRESS
-    database.error = None
+    lifecycle.change_asked(database)
     session.commit()
     return operation

@@ -5,11 +5,12 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import Action, Instance, Operation, OperationStatus, Status, Version, utcnow
 from app.services import operations
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
+from core import lifecycle
+from core.models import Action, Instance, Operation, OperationStatus, Status, Version
 
 # Changing any of these needs the machines to change: an operation.
 INFRASTRUCTURE_FIELDS = ("cpu", "ram", "disk_size", "nodes_number", "sync_replica_number")
@@ -102,8 +103,7 @@ def update_instance(
     if resized or retry:
         operations.refuse_if_busy(session, instance)
         operation = operations.record(session, instance, Action.UPDATE, {"changes": resized})
-        instance.status = Status.IN_PROGRESS
-        instance.error = None
+        lifecycle.change_asked(instance)
     for field, value in changes.items():
         setattr(instance, field, value)
     session.commit()
@@ -120,11 +120,8 @@ def delete_instance(session: Session, instance: Instance) -> Operation:
         )
     )
     for cancelled in waiting:
-        cancelled.status = OperationStatus.FAILED
-        cancelled.error = {"message": "Cancelled: the instance is being deleted."}
-        cancelled.finished_at = utcnow()
+        lifecycle.operation_cancelled(cancelled, "Cancelled: the instance is being deleted.")
     operation = operations.record(session, instance, Action.DELETE)
-    instance.status = Status.IN_PROGRESS
-    instance.error = None
+    lifecycle.change_asked(instance)
     session.commit()
     return operation

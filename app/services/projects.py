@@ -5,9 +5,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Database, Instance, User, Version
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.references import parse_instance
+from core.models import Database, Instance, User, Version
 
 
 def take_project_id(data: dict[str, Any], project_id: str) -> None:

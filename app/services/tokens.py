@@ -3,17 +3,23 @@ may expire, and can be revoked."""
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid as uuid_lib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.expiring import ExpiringMap
-from app.models import Token, utcnow
+from core.models import Token, utcnow
+
+log = logging.getLogger(__name__)
 
 PREFIX = "dbaas_"
 
@@ -79,7 +85,13 @@ def is_usable(token: Token, now: datetime) -> bool:
     return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
 
 
-def authenticate(session: Session, presented: str) -> Identity | None:
+def authenticate(
+    session: Session,
+    presented: str,
+    writing: Callable[[], AbstractContextManager[Session]] | None = None,
+) -> Identity | None:
+    """The identity of a presented token, or None. ``writing`` opens the session that
+    notes the token's use (default: ``session`` itself)."""
     # Looking up by digest leaks nothing useful (an attacker cannot steer a
     # SHA-256); the final comparison is constant-time all the same.
     digest = _digest(presented)
@@ -92,7 +104,7 @@ def authenticate(session: Session, presented: str) -> Identity | None:
         return None
     if not is_usable(token, now):
         return None
-    _note_use(session, token, now)
+    _note_use(writing or (lambda: nullcontext(session)), token, now)
     identity = Identity(token.project_id, token.is_admin)
     keep = IDENTITY_KEEP
     if token.expires_at is not None:  # an expiring token is not kept past its end
@@ -101,18 +113,29 @@ def authenticate(session: Session, presented: str) -> Identity | None:
     return identity
 
 
-def _note_use(session: Session, token: Token, now: datetime) -> None:
+def _note_use(
+    writing: Callable[[], AbstractContextManager[Session]], token: Token, now: datetime
+) -> None:
+    """Bookkeeping, at most once a minute, in a short writing transaction of its own:
+    a GET's session only reads, and SQLite refuses to turn a reader into a writer once
+    another writer went first. A database too busy to take it skips it: the next
+    request a minute on notes the use."""
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY:
         return
-    session.execute(
-        update(Token)
-        .where(
-            Token.id == token.id,
-            or_(Token.last_used_at.is_(None), Token.last_used_at < now - LAST_USED_EVERY),
-        )
-        .values(last_used_at=now)
-    )
-    session.commit()
+    with writing() as session:
+        try:
+            session.execute(
+                update(Token)
+                .where(
+                    Token.id == token.id,
+                    or_(Token.last_used_at.is_(None), Token.last_used_at < now - LAST_USED_EVERY),
+                )
+                .values(last_used_at=now)
+            )
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            log.info("token %s: last use not noted (%s)", token.id, exc.orig)
 
 
 # Valid tokens seen lately by this process, by digest: most requests then skip the

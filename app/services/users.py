@@ -6,11 +6,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.models import Action, Database, Instance, Operation, Status, User
-from app.services import operations, scram
+from app.services import operations
 from app.services.errors import Conflict, NotFound
 from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
 from app.services.references import canonical_uuid
+from core import lifecycle, scram
+from core.models import Action, Database, Instance, Operation, Status, User
 
 
 def instance_users(instance: Instance) -> Select:
@@ -73,8 +74,7 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> Operat
         Action.UPDATE,
         {"fields": sorted(changes)},
     )
-    user.status = Status.IN_PROGRESS
-    user.error = None
+    lifecycle.change_asked(user)
     session.commit()
     return operation
 
@@ -91,7 +91,6 @@ def delete_user(session: Session, user: User) -> Operation:
         )
     operations.refuse_if_busy(session, user)
     operation = operations.record(session, user, Action.DELETE)
-    user.status = Status.IN_PROGRESS
-    user.error = None
+    lifecycle.change_asked(user)
     session.commit()
     return operation

@@ -5,9 +5,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Instance, Version
 from app.services.errors import Conflict, NotFound
 from app.services.references import canonical_uuid
+from core.models import Instance, Version
 
 # Loaded on first start. Each image is a root image recipe (Debian suite -> PostgreSQL major).
 DEFAULT_CATALOGUE = (

@@ -9,9 +9,9 @@ import redis
 from sqlalchemy import delete
 
 from app import create_app, migrate
-from app.database import get_db
-from app.models import Base
 from app.services import tokens, versions
+from app.sessions import get_db
+from core.models import Base
 from tests.client import ApiClient
 from tests.services import fresh, postgres_database
 
@@ -121,8 +121,8 @@ def settle(db):
     """Mark every unfinished operation done, as a worker would after a successful run."""
     from sqlalchemy import select
 
-    from app.models import Operation, OperationStatus
-    from jobs import events
+    from core import lifecycle
+    from core.models import Operation, OperationStatus
 
     def settle_all():
         fresh(db)
@@ -132,6 +132,6 @@ def settle(db):
             .order_by(Operation.id)
         ).all()
         for operation in waiting:
-            events.operation_succeeded(db, operation)
+            lifecycle.operation_succeeded(db, operation)
 
     return settle_all

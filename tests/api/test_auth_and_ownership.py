@@ -4,7 +4,7 @@ covered (and must be given a valid body below) without anyone remembering to."""
 
 from sqlalchemy import func, select
 
-from app.models import Operation
+from core.models import Operation
 from tests.client import ApiClient
 from tests.services import fresh
 
@@ -151,8 +151,8 @@ def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api,
 
     from sqlalchemy import delete
 
-    from app.models import Token
     from app.services import tokens
+    from core.models import Token
 
     monkeypatch.setattr(tokens, "IDENTITY_KEEP", 0.3)
     assert api.get("/v1/postgres/instances").status_code == 200  # now cached
@@ -165,8 +165,8 @@ def test_a_removed_token_stops_working_once_its_cached_identity_expires(db, api,
 def test_a_revoked_token_is_refused_after_the_identity_cache(app, db, monkeypatch):
     import time
 
-    from app.models import Token
     from app.services import tokens
+    from core.models import Token
 
     monkeypatch.setattr(tokens, "IDENTITY_KEEP", 0.3)
     record, secret = tokens.create_token_record(db, "3f2504e0-4f89-41d3-9a0c-0305e82c3301")
@@ -227,7 +227,7 @@ def test_a_uuid_is_one_name_space_across_kinds_and_projects(
 def test_another_kinds_operation_never_blocks_a_record(api, db, instance, user, settle):
     """An operation is keyed by (kind, record): a user's change under way whose uuid
     text equals the instance's would not make the instance busy."""
-    from app.models import Operation
+    from core.models import Operation
 
     settle()
     path = f"/v1/postgres/instances/{instance['uuid']}"

@@ -4,7 +4,7 @@ and nothing is written."""
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Database, Instance, User
+from core.models import Database, Instance, User
 from tests.services import fresh
 
 PASSWORD = "secure_password_123"

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from app.models import Operation
+from core.models import Operation
 
 
 def test_trailing_slash_and_types_prefix_reach_the_same_routes(api, instance_body, version):
@@ -130,7 +130,7 @@ def test_redis_down_still_records_and_the_outbox_relays_later(
 ):
     from sqlalchemy import select
 
-    from app import queue
+    from core import queue
     from tests.services import free_port, fresh
 
     app.extensions["dbaas_queue"] = queue.JobQueue(

@@ -5,10 +5,11 @@ import redis
 from rq import Queue
 from sqlalchemy import select
 
-from app.models import Operation
+from app.services.references import INSTANCES_PATH
+from core.models import Operation
 from tests.services import fresh
 
-INSTANCES = "/v1/postgres/instances"
+INSTANCES = INSTANCES_PATH
 
 BOUNDS = {
     "cpu": (1, 128),
@@ -328,10 +329,10 @@ def test_update_rename_to_taken_name_is_409(api, instance_body, instance):
 
 
 def test_update_of_instance_in_error_retries(api, db, instance):
-    from jobs import events
+    from core import lifecycle
 
     [create] = operations_of(db, instance["uuid"])
-    events.operation_failed(db, create, {"message": "boom", "task": "t", "host": "h"})
+    lifecycle.operation_failed(db, create, {"message": "boom", "task": "t", "host": "h"})
     path = f"{INSTANCES}/{instance['uuid']}"
     shown = api.get(path).json
     assert shown["status"] == "ERROR"
@@ -426,3 +427,26 @@ def test_a_replayed_post_with_an_idempotency_key_creates_nothing_more(api, insta
     assert good.status_code == 201
     assert api.post(INSTANCES, json=other, headers={"Idempotency-Key": ""}).status_code == 422
     assert len(api.get(INSTANCES).json) == 2
+
+
+def test_a_crash_before_the_answer_leaves_neither_records_nor_a_stuck_key(
+    api, instance_body, monkeypatch
+):
+    """The key, the records and the answer commit together: a request that fails after
+    the service's commit (here, while its answer is written) leaves nothing, and asking
+    again with the same key goes through instead of answering 409 for ever."""
+    from app.api.instances.schemas import InstanceSchema
+
+    real_dump = InstanceSchema.dump
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(InstanceSchema, "dump", crash)
+    lost = api.post(INSTANCES, json=instance_body, headers={"Idempotency-Key": "crash-1"})
+    assert lost.status_code == 500
+    monkeypatch.setattr(InstanceSchema, "dump", real_dump)
+    assert api.get(INSTANCES).json == []
+    again = api.post(INSTANCES, json=instance_body, headers={"Idempotency-Key": "crash-1"})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert [i["uuid"] for i in api.get(INSTANCES).json] == [again.json["uuid"]]

@@ -1,8 +1,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.database import get_db
-from app.models import Base
+from app.sessions import get_db
+from core.models import Base
 
 
 def test_migrations_match_the_models(app):

@@ -1,14 +1,15 @@
 from sqlalchemy import select
 
-from app.models import Instance
 from app.services import tokens
+from core.models import Instance
 from jobs import nodes
+from jobs.providers.nspawn import Nspawn
 from tests.client import ApiClient
 
 
 def test_admins_see_an_instances_nodes(app, db, api, instance):
     record = db.scalars(select(Instance).where(Instance.uuid == instance["uuid"])).one()
-    nodes.allocate(db, record, "10.99.0.0/24")
+    nodes.allocate(db, record, Nspawn({"LAB_NETWORK": "10.99.0.0/24", "DATA_DIR": "/nowhere"}))
     admin = ApiClient(app, tokens.create_token(db, api.project_id, is_admin=True))
     listed = admin.get(f"/v1/postgres/instances/{instance['uuid']}/nodes")
     assert listed.status_code == 200

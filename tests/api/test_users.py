@@ -4,8 +4,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from app.models import Operation, User
-from app.services import scram
+from core import scram
+from core.models import Operation, User
 from tests.services import fresh
 
 PASSWORD = "secure_password_123"

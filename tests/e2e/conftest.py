@@ -11,7 +11,7 @@ import pytest
 from tests.jobs.conftest import Pipeline
 from tests.roles.lab import REPOSITORY, detach_node, free_subnet
 
-NSPAWN_NODE = REPOSITORY / "roles" / "node_nspawn" / "files" / "nspawn_node.py"
+NSPAWN_NODE = REPOSITORY / "core" / "nspawn_node.py"
 
 
 def remove_lab(data_dir: Path, bridge: str) -> None:
@@ -33,9 +33,6 @@ def lab_pipeline(tmp_path, redis_url, monkeypatch):
         LAB_BRIDGE=bridge,
         HEARTBEAT_TIMEOUT=60,
     )
-    key = pipeline.data_dir / "ssh" / "id_ed25519"
-    key.parent.mkdir(mode=0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     pipeline.network = network
     pipeline.bridge = bridge
     try:

@@ -97,11 +97,11 @@ def test_template_and_shell_payloads_in_every_field_stay_text(lab_pipeline, tmp_
     assert markers(tmp_path) == []
 
     # Nothing the service keeps names a marker or holds an internal credential.
-    from app import secrets as app_secrets
-    from app.models import Instance
+    from core import secrets as core_secrets
+    from core.models import Instance
 
     record = pipeline.session.query(Instance).filter_by(uuid=active["uuid"]).one()
-    credentials = app_secrets.credentials(pipeline.session, record, pipeline.settings)
+    credentials = core_secrets.credentials(pipeline.session, record, pipeline.settings)
     pipeline.session.rollback()
     secrets = [*credentials.values(), password]
     assert pipeline.api.delete(path).status_code == 204

@@ -13,10 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from app.services.references import INSTANCES_PATH
 from tests.roles.cluster import Writer
 from tests.roles.lab import ssh
 
-INSTANCES = "/v1/postgres/instances"
+INSTANCES = INSTANCES_PATH
 
 
 def port_open(address: str, port: int) -> bool:
@@ -323,8 +324,8 @@ def etcd_members(key: Path, address: str) -> int:
 
 
 def test_update_grows_then_shrinks_nodes_disk_and_sync_keeping_the_data(lab_pipeline):
-    from app import secrets as app_secrets
-    from app.models import Instance
+    from core import secrets as core_secrets
+    from core.models import Instance
 
     pipeline = lab_pipeline
     pipeline.worker.start()
@@ -332,7 +333,7 @@ def test_update_grows_then_shrinks_nodes_disk_and_sync_keeping_the_data(lab_pipe
     path = f"{INSTANCES}/{instance['uuid']}"
     active = pipeline.wait_status(path, "ACTIVE", timeout=600)
     record = pipeline.session.query(Instance).filter_by(uuid=instance["uuid"]).one()
-    credentials = app_secrets.credentials(pipeline.session, record, pipeline.settings)
+    credentials = core_secrets.credentials(pipeline.session, record, pipeline.settings)
     superuser = credentials["superuser"]
     pipeline.session.rollback()
     with connect(active["ipsv4"][0], "postgres", superuser, "postgres") as conn:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.client import ApiError, Client
-from app.database import make_engine
-from app.models import Database, Instance, Operation, User
+from core.database import make_engine
+from core.models import Database, Instance, Operation, User
 from tests.integration.conftest import dbaas
 from tests.services import free_port, postgres_database
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.services import scram
+from core import scram
 from tests.services import POSTGRES_ADMIN_URL
 
 

@@ -18,17 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import create_app, migrate
-from app.database import get_db
-from app.models import Operation
 from app.services import tokens, versions
-from jobs.nodes import nspawn_node
+from app.sessions import get_db
+from core import nspawn_node
+from core.models import Operation
 from jobs.recovery import stop_orphaned_run
 from tests.client import ApiClient
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
-children_of = nspawn_node._children
+children_of = nspawn_node.children
 
 
 class Worker:
@@ -88,6 +88,10 @@ class Pipeline:
             **settings,
         }
         self.data_dir.mkdir()
+        # The service's SSH key, as set-up makes it: the worker refuses to start without.
+        key = self.data_dir / "ssh" / "id_ed25519"
+        key.parent.mkdir(mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         migrate.upgrade(self.database_url)
         self.app = create_app(self.settings)
         # A reading session (deferred BEGIN): it must never hold SQLite's write lock

@@ -5,10 +5,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.models import Operation
+from app.services.references import INSTANCES_PATH
+from core.models import Operation
 from tests.services import fresh
 
-INSTANCES = "/v1/postgres/instances"
+INSTANCES = INSTANCES_PATH
 
 
 def test_instance_create_runs_its_playbook_to_active(pipeline):
@@ -175,7 +176,7 @@ def test_passwords_appear_nowhere(pipeline):
 
 
 def test_ten_creates_at_once_on_two_workers_all_active_without_collisions(pipeline):
-    from app.models import Node
+    from core.models import Node
 
     pipeline.worker.start()
     pipeline.add_worker()

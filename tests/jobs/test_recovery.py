@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from app import migrate
-from app.database import make_engine, writer
-from app.models import Operation, OperationStatus, utcnow
-from app.queue import JobQueue, enqueue
 from app.services import instances, versions
+from core.database import writing_session
+from core.models import Operation, OperationStatus, utcnow
+from core.queue import JobQueue, enqueue
 from jobs import recovery
 
 SETTINGS = {"HEARTBEAT_TIMEOUT": 10, "MAX_ATTEMPTS": 3, "RETENTION_DAYS": 7}
@@ -26,8 +25,7 @@ SETTINGS = {"HEARTBEAT_TIMEOUT": 10, "MAX_ATTEMPTS": 3, "RETENTION_DAYS": 7}
 def world(tmp_path, redis_url):
     url = f"sqlite:///{tmp_path / 'dbaas.db'}"
     migrate.upgrade(url)
-    engine = make_engine(url)
-    with Session(writer(engine), expire_on_commit=False) as session:
+    with writing_session(url) as session:
         versions.load_default_catalogue(session)
         version = versions.list_versions(session)[0]
         _, operation = instances.create_instance(
@@ -45,7 +43,6 @@ def world(tmp_path, redis_url):
         )
         settings = dict(SETTINGS, DATA_DIR=str(tmp_path))
         yield session, operation, settings, JobQueue(redis_url, f"q-{tmp_path.name}")
-    engine.dispose()
 
 
 def make_dead(session, operation, attempts):
@@ -80,7 +77,7 @@ def test_dead_run_fails_after_the_last_attempt_leaving_no_extravars(world):
 
 
 def test_old_runs_and_idempotency_keys_are_pruned_unfinished_ones_kept(world):
-    from app.models import IdempotencyKey
+    from core.models import IdempotencyKey
 
     session, operation, settings, job_queue = world
     runs = Path(settings["DATA_DIR"]) / "runs"
@@ -163,7 +160,7 @@ def test_orphan_stopper_only_kills_our_own_ansible_playbook(tmp_path):
 def active_with_a_node(session, operation):
     """The world's instance as a finished create leaves it: ACTIVE, one ACTIVE node
     (whose machine, under DATA_DIR/nodes, does not run)."""
-    from app.models import Node, Status
+    from core.models import Node, Status
 
     instance = operation.instance
     operation.status = OperationStatus.SUCCEEDED
@@ -191,11 +188,11 @@ def test_a_stopped_node_shows_error_while_its_instance_stays_active(world):
     assert recovery.sweep(session, settings, job_queue)["restarts"] == 0
 
     # The restart fails: the reason is the node's; the instance is still ACTIVE.
-    from jobs import events
+    from core import lifecycle
 
-    events.operation_started(session, start)
+    lifecycle.operation_started(session, start)
     assert instance.status == "ACTIVE"
-    events.operation_failed(session, start, {"message": "nspawn said no", "host": node.name})
+    lifecycle.operation_failed(session, start, {"message": "nspawn said no", "host": node.name})
     session.refresh(instance)
     assert (instance.status, node.status, node.error["message"]) == (
         "ACTIVE",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.queue import JobQueue  # noqa: F401  (the worker's import path stays importable)
+from core.queue import JobQueue  # noqa: F401  (the worker's import path stays importable)
 from jobs import inputs
 from jobs.events import RunTracker
 from jobs.runner import run_playbook

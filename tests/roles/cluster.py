@@ -13,7 +13,7 @@ from base64 import b64encode
 import psycopg
 from psycopg import sql
 
-from tests.roles.lab import IMAGE, Lab
+from tests.roles.lab import Lab
 
 CREDENTIALS = {
     "superuser": "t-su-" + os.urandom(6).hex(),
@@ -24,19 +24,8 @@ CREDENTIALS = {
 
 def cluster_vars(lab: Lab, sync: int = 1) -> dict:
     """What the worker would hand instance_create.yml for a 1-cpu, 1 GB instance."""
-    instance = {
-        "uuid": "5f0e3c1a-0000-4000-8000-" + os.urandom(6).hex(),
-        "name": "lab",
-        "cpu": 1,
-        "ram": 1024,
-        "disk_size": 8,
-        "nodes_number": len(lab.nodes),
-        "sync_replica_number": sync,
-        "effective_sync_replica_number": min(sync, len(lab.nodes) - 1),
-        "image": IMAGE,
-    }
     return {
-        "dbaas_instance": instance,
+        "dbaas_instance": lab.instance(sync),
         "dbaas_credentials": CREDENTIALS,
         "dbaas_etcd_members": lab.nodes[:3],
     }

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core import nspawn_node
 from jobs import inputs
 from jobs.events import RunTracker
-from jobs.nodes import nspawn_node
 from jobs.runner import run_playbook
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -63,6 +63,9 @@ class Lab:
         self.nodes = [
             {"name": f"t{tag}{n}", "address": str(hosts[n + 1]), "index": n} for n in range(nodes)
         ]
+        self.instance_uuid = "5f0e3c1a-0000-4000-8000-" + tag * 2
+        self.disk_size = 8
+        self.image_cache_dir = "/var/cache/dbaas/images"
         self.runs = 0
         self.seen_processes: set[tuple[int, str]] = set()
 
@@ -73,17 +76,37 @@ class Lab:
                 pid, started = record.read_text().split()
                 self.seen_processes.add((int(pid), started))
 
+    def instance(self, sync: int = 0) -> dict:
+        """The dbaas_instance the worker would hand over for a 1-cpu, 1 GB instance."""
+        return {
+            "uuid": self.instance_uuid,
+            "name": "lab",
+            "cpu": 1,
+            "ram": 1024,
+            "disk_size": self.disk_size,
+            "nodes_number": len(self.nodes),
+            "sync_replica_number": sync,
+            "effective_sync_replica_number": min(sync, max(len(self.nodes) - 1, 0)),
+            "image": IMAGE,
+        }
+
     def extravars(self, **overrides) -> dict:
+        """The playbooks' contract (dbaas_*), as the worker hands it over."""
         variables = {
             "dbaas_nodes": self.nodes,
-            "root_image_name": IMAGE,
-            "node_nspawn_state_dir": str(self.state_dir),
-            "node_nspawn_bridge": self.bridge,
-            "node_nspawn_bridge_address": str(next(self.network.hosts())),
-            "node_nspawn_prefix": self.network.prefixlen,
-            "node_nspawn_ssh_public_key": self.key.with_suffix(".pub").read_text(),
+            "dbaas_instance": self.instance(),
+            "dbaas_lab": {
+                "network": str(self.network),
+                "bridge": self.bridge,
+                "bridge_address": str(next(self.network.hosts())),
+                "prefix": self.network.prefixlen,
+                "nodes_dir": str(self.state_dir),
+                "image_cache_dir": self.image_cache_dir,
+                "ssh_public_key": self.key.with_suffix(".pub").read_text(),
+            },
+            # A test's bridge goes with its last node (the service keeps its own).
             "node_nspawn_remove_bridge": True,
-            "dbaas_lab_network": str(self.network),
+            "node_libvirt_remove_bridge": True,
         }
         variables.update(overrides)
         return variables
@@ -187,7 +210,7 @@ class Lab:
 
 
 def _same_process(pid: int, started: str) -> bool:
-    return nspawn_node._is_alive(pid) and nspawn_node._start_time(pid) == started
+    return nspawn_node.is_alive(pid) and nspawn_node.start_time(pid) == started
 
 
 def detach_node(directory: Path) -> None:

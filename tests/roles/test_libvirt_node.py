@@ -53,7 +53,8 @@ def test_a_libvirt_node_boots_grows_and_vanishes(lab):
     assert again.status == "successful", tracker.failure
     assert tracker.changed == []
 
-    grown, tracker = lab.play("disk_grow.yml", dbaas_provider="libvirt", node_nspawn_disk_gb=12)
+    lab.disk_size = 12
+    grown, tracker = lab.play("disk_grow.yml", dbaas_provider="libvirt")
     assert grown.status == "successful", tracker.failure
     size = int(lab.ssh(node, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
     assert 8 * 1024 < size <= 12 * 1024

@@ -42,7 +42,8 @@ def test_two_nodes_live_grow_and_vanish(lab):
     assert again.status == "successful"
 
     before = int(lab.ssh(first, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
-    grown, tracker = lab.play("disk_grow.yml", node_nspawn_disk_gb=12)
+    lab.disk_size = 12
+    grown, tracker = lab.play("disk_grow.yml")
     assert grown.status == "successful", tracker.failure
     after = int(lab.ssh(first, "df -B1M --output=size /var/lib/postgresql | tail -1").stdout)
     assert before < 8 * 1024 < after <= 12 * 1024

@@ -133,3 +133,23 @@ def test_the_first_host_to_fail_is_the_one_shown():
         )
     assert tracker.failure["host"] == "a"
     assert tracker.failure["message"] == "a last"
+
+
+def test_after_a_success_progress_names_the_last_task_that_ran_not_a_skipped_one():
+    tracker = RunTracker()
+    stream = [
+        ("playbook_on_task_start", {"task": "Create the role"}),
+        ("runner_on_ok", {"task": "Create the role", "host": "pg1", "res": {"changed": True}}),
+        ("runner_on_ok", {"task": "Create the role", "host": "pg2", "res": {}}),
+        ("playbook_on_task_start", {"task": "Drop the role on the leader"}),
+        ("runner_on_skipped", {"task": "Drop the role on the leader", "host": "pg1"}),
+    ]
+    for kind, data in stream:
+        tracker.feed({"event": kind, "event_data": data})
+    assert tracker.tasks_started == 2
+    assert tracker.final_progress() == {
+        "done": 1,
+        "total": 1,
+        "task": "Create the role",
+        "host": "pg2",
+    }

@@ -1,5 +1,5 @@
-from app import config
 from app.paths import normalise
+from core import config
 
 
 def test_paths_are_normalised_before_routing():
@@ -26,10 +26,30 @@ def test_configuration_from_environment(monkeypatch, tmp_path):
 def test_an_unknown_provider_is_refused_by_name(monkeypatch, tmp_path):
     import pytest
 
+    from jobs import providers
+    from jobs.worker import preflight
+
     monkeypatch.setenv("DBAAS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DBAAS_PROVIDER", "vmware")
-    with pytest.raises(ValueError, match="DBAAS_PROVIDER='vmware': not one of nspawn, libvirt"):
-        config.load()
+    assert providers.names() == ("libvirt", "nspawn", "static")
+    with pytest.raises(ValueError, match="DBAAS_PROVIDER='vmware': not one of libvirt, nspawn"):
+        providers.load(config.load())
+    assert preflight(config.load()) == [
+        "DBAAS_PROVIDER='vmware': not one of libvirt, nspawn, static"
+    ]
+
+
+def test_the_worker_names_what_set_up_has_not_made(tmp_path):
+    from jobs.worker import preflight
+
+    missing = tmp_path / "never-set-up"
+    assert preflight(config.load({"DATA_DIR": str(missing)})) == [
+        f"the data directory {missing} does not exist",
+        f"no SSH key for logging in to nodes at {missing}/ssh/id_ed25519",
+    ]
+    (missing / "ssh").mkdir(parents=True)
+    (missing / "ssh" / "id_ed25519").write_text("key")
+    assert preflight(config.load({"DATA_DIR": str(missing)})) == []
 
 
 def test_redis_url_carries_the_password_setup_made(monkeypatch, tmp_path):
@@ -46,7 +66,7 @@ def test_redis_url_carries_the_password_setup_made(monkeypatch, tmp_path):
 def test_the_secret_key_can_live_outside_the_data_dir(monkeypatch, tmp_path):
     from cryptography.fernet import Fernet
 
-    from app import secrets
+    from core import secrets
 
     key = Fernet.generate_key()
     (tmp_path / "elsewhere.key").write_bytes(key + b"\n")

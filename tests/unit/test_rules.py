@@ -1,7 +1,7 @@
 import pytest
 
-from app.services import rules
 from app.services.references import parse_instance, parse_user, parse_version
+from core import rules
 
 U1 = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 U2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"

@@ -2,11 +2,11 @@ from flask.views import MethodView
 
 from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
 from app.api.databases.schemas import DatabaseCreateSchema, DatabaseSchema
-from app.database import session
 from app.extension import Blueprint, idempotent, project_id
-from app.models import Database
 from app.services import databases, instances
 from app.services.references import INSTANCES_PATH
+from app.sessions import session
+from core.models import Database
 
 blp = Blueprint(
     "databases",

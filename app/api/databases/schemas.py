@@ -1,15 +1,17 @@
 import marshmallow as ma
 
 from app.api.common import (
+    ClientUuids,
     Description,
     ProvisioningErrorSchema,
     Text,
     Timestamp,
     checked_by,
+    documented,
     status_field,
 )
-from app.services import rules
 from app.services.references import instance_uri, user_uri
+from core import rules
 
 
 class DatabaseSchema(ma.Schema):
@@ -24,20 +26,20 @@ class DatabaseSchema(ma.Schema):
     updated_at = Timestamp(dump_only=True)
 
 
-class DatabaseCreateSchema(ma.Schema):
+class DatabaseCreateSchema(ClientUuids):
     uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
     project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
     instance = Text(metadata={"description": "optional; must be the instance of the URL"})
-    name = Text(required=True, validate=checked_by(rules.database_name_error))
+    name = Text(
+        required=True,
+        validate=checked_by(rules.database_name_error),
+        metadata=documented(
+            rules.DATABASE_NAME,
+            "unique in the instance; not postgres, template0 or template1 (any case)",
+        ),
+    )
     description = Description()
     owner = Text(
         required=True,
         metadata={"description": "/v1/types/postgres/instances/UUID/users/UUID or the user's UUID"},
     )
-
-    @ma.post_load
-    def uuids_as_text(self, data, **_kwargs):
-        for field in ("uuid", "project_id"):
-            if field in data:
-                data[field] = str(data[field])
-        return data

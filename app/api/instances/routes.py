@@ -9,11 +9,11 @@ from app.api.common import (
     paginate,
 )
 from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
-from app.database import session
 from app.extension import Blueprint, idempotent, project_id
-from app.models import Instance
 from app.services import instances
 from app.services.references import INSTANCES_PATH
+from app.sessions import session
+from core.models import Instance
 
 blp = Blueprint(
     "instances",

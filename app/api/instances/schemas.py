@@ -1,15 +1,17 @@
 import marshmallow as ma
 
 from app.api.common import (
+    ClientUuids,
     Description,
     ProvisioningErrorSchema,
     Text,
     Timestamp,
     checked_by,
+    documented,
     status_field,
 )
-from app.services import rules
 from app.services.references import version_uri
+from core import rules
 
 
 def _sized(bounds: tuple[int, int], unit: str, **kwargs) -> ma.fields.Integer:
@@ -53,7 +55,10 @@ class InstanceSchema(ma.Schema):
 class InstanceUpdateSchema(ma.Schema):
     """A partial update; fields not listed here (status, uuid, ...) are refused."""
 
-    name = Text(validate=checked_by(rules.instance_name_error))
+    name = Text(
+        validate=checked_by(rules.instance_name_error),
+        metadata=documented(rules.INSTANCE_NAME, "unique in the project"),
+    )
     description = Description()
     cpu = _sized(rules.CPU, "cores")
     ram = _sized(rules.RAM_MB, "MB")
@@ -67,10 +72,14 @@ class InstanceUpdateSchema(ma.Schema):
             raise ma.ValidationError("Give at least one field to change.")
 
 
-class InstanceCreateSchema(InstanceUpdateSchema):
+class InstanceCreateSchema(ClientUuids, InstanceUpdateSchema):
     uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
     project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
-    name = Text(required=True, validate=checked_by(rules.instance_name_error))
+    name = Text(
+        required=True,
+        validate=checked_by(rules.instance_name_error),
+        metadata=documented(rules.INSTANCE_NAME, "unique in the project"),
+    )
     cpu = _sized(rules.CPU, "cores", required=True)
     ram = _sized(rules.RAM_MB, "MB", required=True)
     disk_size = _sized(rules.DISK_GB, "GB", required=True)
@@ -82,10 +91,3 @@ class InstanceCreateSchema(InstanceUpdateSchema):
         required=True,
         metadata={"description": "/v1/types/postgres/versions/UUID or the bare UUID"},
     )
-
-    @ma.post_load
-    def uuids_as_text(self, data, **_kwargs):
-        for field in ("uuid", "project_id"):
-            if field in data:
-                data[field] = str(data[field])
-        return data

@@ -3,10 +3,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from app.api.nodes.schemas import NodeSchema
-from app.database import session
 from app.extension import Blueprint, project_id
 from app.services import instances
 from app.services.references import INSTANCES_PATH
+from app.sessions import session
 
 blp = Blueprint(
     "nodes",

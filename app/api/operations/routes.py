@@ -3,12 +3,12 @@ from sqlalchemy import select
 
 from app.api.common import next_marker_header, paginate
 from app.api.operations.schemas import OperationQuerySchema, OperationSchema
-from app.database import session
 from app.extension import Blueprint, project_id
-from app.models import Operation
 from app.services import instances
 from app.services.errors import NotFound
 from app.services.references import INSTANCES_PATH, canonical_uuid
+from app.sessions import session
+from core.models import Operation
 
 blp = Blueprint(
     "operations",

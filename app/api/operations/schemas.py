@@ -1,8 +1,8 @@
 import marshmallow as ma
 
 from app.api.common import PageQuerySchema, ProvisioningErrorSchema, Timestamp
-from app.models import OperationStatus
 from app.services.references import instance_uri, user_uri
+from core.models import OperationStatus
 
 
 class ProgressSchema(ma.Schema):

@@ -9,11 +9,11 @@ from app.api.common import (
     paginate,
 )
 from app.api.users.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
-from app.database import session
 from app.extension import Blueprint, idempotent, project_id
-from app.models import User
 from app.services import instances, users
 from app.services.references import INSTANCES_PATH
+from app.sessions import session
+from core.models import User
 
 blp = Blueprint(
     "users",

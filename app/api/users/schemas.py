@@ -1,15 +1,17 @@
 import marshmallow as ma
 
 from app.api.common import (
+    ClientUuids,
     Description,
     ProvisioningErrorSchema,
     Text,
     Timestamp,
     checked_by,
+    documented,
     status_field,
 )
-from app.services import rules
 from app.services.references import instance_uri
+from core import rules
 
 
 class UserSchema(ma.Schema):
@@ -29,7 +31,11 @@ def _password(**kwargs) -> Text:
     return Text(
         load_only=True,
         validate=checked_by(rules.password_error),
-        metadata={"description": "8-99 characters; kept only as a SCRAM-SHA-256 verifier"},
+        metadata={
+            "description": "kept only as a SCRAM-SHA-256 verifier",
+            "minLength": rules.PASSWORD_LENGTH[0],
+            "maxLength": rules.PASSWORD_LENGTH[1],
+        },
         **kwargs,
     )
 
@@ -44,17 +50,17 @@ class UserUpdateSchema(ma.Schema):
             raise ma.ValidationError("Give a password or a description to change.")
 
 
-class UserCreateSchema(ma.Schema):
+class UserCreateSchema(ClientUuids):
     uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
     project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
     instance = Text(metadata={"description": "optional; must be the instance of the URL"})
-    name = Text(required=True, validate=checked_by(rules.user_name_error))
+    name = Text(
+        required=True,
+        validate=checked_by(rules.user_name_error),
+        metadata=documented(
+            rules.USER_NAME,
+            "unique in the instance; not starting with pg_, dbaas_ or postgres (any case)",
+        ),
+    )
     description = Description()
     password = _password(required=True)
-
-    @ma.post_load
-    def uuids_as_text(self, data, **_kwargs):
-        for field in ("uuid", "project_id"):
-            if field in data:
-                data[field] = str(data[field])
-        return data

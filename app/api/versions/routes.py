@@ -7,10 +7,10 @@ from app.api.versions.schemas import (
     VersionSchema,
     VersionUpdateSchema,
 )
-from app.database import session
 from app.extension import Blueprint, admin_required
 from app.services import versions
 from app.services.references import version_uri
+from app.sessions import session
 
 blp = Blueprint(
     "versions",

@@ -1,7 +1,7 @@
 import marshmallow as ma
 
-from app.api.common import Description, StrictBoolean, Text, Timestamp, checked_by
-from app.services import rules
+from app.api.common import Description, StrictBoolean, Text, Timestamp, checked_by, documented
+from core import rules
 
 
 class VersionSchema(ma.Schema):
@@ -23,7 +23,7 @@ class VersionUpdateSchema(ma.Schema):
     description = Description()
     image = Text(
         validate=checked_by(rules.image_name_error),
-        metadata={"description": "root image recipe, e.g. debian-bookworm-pg15"},
+        metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
     )
     deprecated = StrictBoolean(
         metadata={
@@ -39,4 +39,8 @@ class VersionUpdateSchema(ma.Schema):
 
 class VersionCreateSchema(VersionUpdateSchema):
     name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
-    image = Text(required=True, validate=checked_by(rules.image_name_error))
+    image = Text(
+        required=True,
+        validate=checked_by(rules.image_name_error),
+        metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
+    )

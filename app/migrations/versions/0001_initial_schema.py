@@ -8,7 +8,7 @@ Create Date: 2026-11-25 17:51:11.629952
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import core.models
 
 revision = "0001"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(length=36), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
@@ -39,8 +39,8 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("image", sa.String(length=64), nullable=False),
         sa.Column("deprecated", sa.Boolean(), nullable=False),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("uuid"),
@@ -60,8 +60,8 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["version_id"],
             ["versions.id"],
@@ -82,8 +82,8 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=45), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("address"),
@@ -103,10 +103,10 @@ def upgrade() -> None:
         sa.Column("progress", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("enqueued_at", app.models.UTCDateTime(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("started_at", app.models.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", app.models.UTCDateTime(), nullable=True),
+        sa.Column("enqueued_at", core.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("started_at", core.models.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", core.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("uuid"),
@@ -130,8 +130,8 @@ def upgrade() -> None:
         sa.Column("password_verifier", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("instance_id", "name"),
@@ -150,8 +150,8 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),

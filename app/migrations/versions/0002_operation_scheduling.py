@@ -8,7 +8,7 @@ Create Date: 2026-11-25 18:03:47.431316
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import core.models
 
 revision = "0002"
 down_revision = "0001"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("instance_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["instances.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("instance_id", "name"),
@@ -46,7 +46,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch_op.add_column(sa.Column("heartbeat_at", app.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("heartbeat_at", core.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("runner_pid", sa.Integer(), nullable=True))
 
 

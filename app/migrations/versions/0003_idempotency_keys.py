@@ -8,7 +8,7 @@ Create Date: 2026-11-25 22:55:00
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import core.models
 
 revision = "0003"
 down_revision = "0002"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("response", sa.JSON(), nullable=True),
         sa.Column("location", sa.String(length=255), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("project_id", "key"),
     )

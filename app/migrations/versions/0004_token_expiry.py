@@ -8,7 +8,7 @@ Create Date: 2026-12-01 23:25:00
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import core.models
 
 revision = "0004"
 down_revision = "0003"
@@ -18,9 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tokens") as batch_op:
-        batch_op.add_column(sa.Column("expires_at", app.models.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("revoked_at", app.models.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("last_used_at", app.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("expires_at", core.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("revoked_at", core.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("last_used_at", core.models.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:

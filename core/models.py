@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core import rules
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -167,8 +169,7 @@ class Instance(Timestamped, Base):
 
     @property
     def effective_sync_replica_number(self) -> int:
-        # Only replicas can confirm a commit: at most nodes - 1 of them.
-        return min(self.sync_replica_number, self.nodes_number - 1)
+        return rules.effective_sync_replicas(self.sync_replica_number, self.nodes_number)
 
     @property
     def ipsv4(self) -> list[str]:
@@ -184,7 +185,7 @@ class Instance(Timestamped, Base):
 
 
 class InstanceSecret(Base):
-    """An internal credential of an instance, encrypted (app.secrets); never shown."""
+    """An internal credential of an instance, encrypted (core.secrets); never shown."""
 
     __tablename__ = "instance_secrets"
     __table_args__ = (UniqueConstraint("instance_id", "name"),)
@@ -272,7 +273,7 @@ class Operation(Base):
     target_uuid: Mapped[str] = mapped_column(String(36), index=True)
     action: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=OperationStatus.PENDING, index=True)
-    # What the change asks for, e.g. {"disk_size": [8, 12]} for an update.
+    # What the change asks for: an update's {"changes": {"disk_size": [8, 12]}} (from, to).
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)

@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Operation, OperationStatus, utcnow
+from core.models import Operation, OperationStatus, utcnow
 
 log = logging.getLogger(__name__)
 

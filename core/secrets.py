@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Instance, InstanceSecret
+from core.models import Instance, InstanceSecret
 
 # Name -> what it is for; each is a random 32-character password.
 INTERNAL_CREDENTIALS = ("superuser", "replication", "rest")

@@ -1,10 +1,11 @@
-"""Engine and sessions: plain SQLAlchemy 2, shared by the API and the worker."""
+"""Engines: plain SQLAlchemy 2, shared by the API, the worker and the CLI."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, g, request
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 # Execution option marking an engine whose transactions will write.
 WRITES = "dbaas_writes"
@@ -46,41 +47,13 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-class Database:
-    """Per-request sessions for Flask; ``sessionmaker`` for everything else."""
-
-    def __init__(self) -> None:
-        self.engine: Engine | None = None
-        self.sessionmaker: sessionmaker[Session] | None = None
-        self.write_sessionmaker: sessionmaker[Session] | None = None
-
-    def init_app(self, app: Flask) -> None:
-        self.engine = make_engine(app.config["DATABASE_URL"])
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self.write_sessionmaker = sessionmaker(writer(self.engine), expire_on_commit=False)
-        app.extensions["dbaas_db"] = self
-        app.teardown_appcontext(self._close)
-
-    @property
-    def session(self) -> Session:
-        if "db_session" not in g:
-            reads_only = request.method in ("GET", "HEAD", "OPTIONS")
-            g.db_session = (self.sessionmaker if reads_only else self.write_sessionmaker)()
-        return g.db_session
-
-    @staticmethod
-    def _close(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
-
-
-def get_db(app: Flask) -> Database:
-    return app.extensions["dbaas_db"]
-
-
-def session() -> Session:
-    """The current request's session."""
-    from flask import current_app
-
-    return get_db(current_app).session
+@contextmanager
+def writing_session(url: str) -> Iterator[Session]:
+    """A writing session on an engine of its own, disposed after: for the CLI, the
+    worker, each job (pooled connections must not cross the worker's fork) and tests."""
+    engine = make_engine(url)
+    try:
+        with Session(writer(engine), expire_on_commit=False) as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -1,0 +1,166 @@
+"""Every status transition, in one place: instances, nodes, users, databases and
+operations. The API asks for changes here (``change_asked``), the worker reports what
+its runs did (``operation_started`` ... ``operation_succeeded``), the reconcile what
+it saw (``nodes_stopped``). Nothing else assigns a status."""
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import operations
+from core.models import Action, Instance, Node, Operation, OperationStatus, Status, Target, utcnow
+
+log = logging.getLogger("jobs.events")  # the log lines' name since the first release
+
+# The model of each kind of target: the inverse of operations.TARGETS, kept once.
+MODELS = {target: model for model, target in operations.TARGETS.items()}
+
+
+def change_asked(resource) -> None:
+    """An update or a delete the API accepted: the record shows it under way."""
+    resource.status = Status.IN_PROGRESS
+    resource.error = None
+
+
+def operation_cancelled(operation: Operation, reason: str) -> None:
+    """A pending operation made moot (its instance is being deleted)."""
+    operation.status = OperationStatus.FAILED
+    operation.error = {"message": reason, "task": None, "host": None}
+    operation.finished_at = utcnow()
+
+
+def nodes_stopped(nodes: list[Node]) -> None:
+    """The reconcile found these machines stopped; a start operation follows."""
+    for node in nodes:
+        node.status = Status.ERROR
+        node.error = {"message": "the machine stopped; the worker is starting it again"}
+
+
+def target_of(session: Session, operation: Operation):
+    model = MODELS[Target(operation.target)]
+    # Inside the operation's instance: a uuid alone names nothing for certain.
+    instance_id = model.id if model is Instance else model.instance_id
+    return session.scalars(
+        select(model).where(
+            instance_id == operation.instance_id, model.uuid == operation.target_uuid
+        )
+    ).first()
+
+
+def operation_parked(session: Session, operation: Operation, reason: str) -> None:
+    operation.parked = True
+    operation.enqueued_at = None
+    operation.progress = {"done": 0, "total": None, "task": reason, "host": None}
+    _log(operation, "waiting", reason=reason)
+    session.commit()
+
+
+def operation_started(session: Session, operation: Operation) -> None:
+    operation.status = OperationStatus.RUNNING
+    operation.parked = False
+    operation.started_at = utcnow()
+    operation.heartbeat_at = operation.started_at
+    operation.attempts += 1
+    operation.progress = {"done": 0, "total": None, "task": None, "host": None}
+    resource = target_of(session, operation)
+    # An instance shows its provisioning; users and databases go NEW -> ACTIVE directly.
+    # The reconcile's restart of stopped nodes is not a change asked for: the instance
+    # keeps serving (Patroni failed over) and the nodes show the trouble.
+    if resource is not None and operation.target == Target.INSTANCE and not _is_restart(operation):
+        resource.status = Status.IN_PROGRESS
+    _log(operation, "started", attempt=operation.attempts)
+    session.commit()
+
+
+def release_unbuilt_nodes(session: Session, operation: Operation) -> None:
+    """Nodes no playbook ever reached have no machine: give their addresses back."""
+    unbuilt = session.scalars(
+        select(Node).where(Node.instance_id == operation.instance_id, Node.status == Status.NEW)
+    )
+    for node in unbuilt:
+        session.delete(node)
+
+
+def nodes_reached(session: Session, operation: Operation, hosts: dict[str, str]) -> None:
+    if not hosts:
+        return
+    nodes = session.scalars(
+        select(Node).where(Node.instance_id == operation.instance_id, Node.name.in_(hosts))
+    )
+    for node in nodes:
+        node.status = Status.ACTIVE if hosts[node.name] == "ok" else Status.ERROR
+        node.error = None if hosts[node.name] == "ok" else {"message": hosts[node.name]}
+
+
+def operation_failed(session: Session, operation: Operation, error: dict[str, Any]) -> None:
+    operation.status = OperationStatus.FAILED
+    operation.error = error
+    operation.finished_at = utcnow()
+    operation.runner_pid = None
+    resource = target_of(session, operation)
+    if resource is not None and _is_restart(operation):
+        for node in resource.nodes:
+            if node.status != Status.ACTIVE:
+                node.status = Status.ERROR
+                node.error = error
+    elif resource is not None:
+        resource.status = Status.ERROR
+        resource.error = error
+    _log(operation, "failed", error=error.get("message"), task=error.get("task"))
+    session.commit()
+
+
+def operation_succeeded(session: Session, operation: Operation) -> None:
+    operation.status = OperationStatus.SUCCEEDED
+    operation.finished_at = utcnow()
+    operation.runner_pid = None
+    _log(operation, "succeeded")
+    resource = target_of(session, operation)
+    if resource is not None:
+        if operation.action == Action.DELETE:
+            session.delete(resource)
+        else:
+            if operation.target == Target.INSTANCE:
+                forget_removed_nodes(resource)
+            resource.status = Status.ACTIVE
+            resource.error = None
+    session.commit()
+
+
+def _is_restart(operation: Operation) -> bool:
+    return operation.target == Target.INSTANCE and operation.action == Action.START
+
+
+def forget_removed_nodes(instance) -> None:
+    """Nodes beyond nodes_number were removed by the run: their addresses are free."""
+    for node in [n for n in instance.nodes if n.index > instance.nodes_number]:
+        instance.nodes.remove(node)
+
+
+def operation_requeued(session: Session, operation: Operation, reason: str) -> None:
+    operation.status = OperationStatus.PENDING
+    operation.enqueued_at = None
+    operation.parked = False
+    operation.runner_pid = None
+    operation.heartbeat_at = None
+    operation.progress = {"done": 0, "total": None, "task": f"retrying: {reason}", "host": None}
+    _log(operation, "requeued", reason=reason, attempts=operation.attempts)
+    session.commit()
+
+
+def _log(operation: Operation, event: str, **fields: Any) -> None:
+    """One logfmt line per state change. Called inside the open transaction: the
+    instance's uuid is read there, never by opening a new one."""
+    extra = " ".join(f"{key}={value!r}" for key, value in fields.items())
+    log.info(
+        "operation=%s instance=%s target=%s target_uuid=%s action=%s event=%s %s",
+        operation.uuid,
+        operation.instance.uuid,
+        operation.target,
+        operation.target_uuid,
+        operation.action,
+        event,
+        extra,
+    )

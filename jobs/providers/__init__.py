@@ -1,0 +1,86 @@
+"""Where an instance's machines come from: one module per provider, each a ``Provider``.
+
+A provider places nodes (names and addresses), tells Ansible how to reach them, says
+whether a node's machine runs, and adds its settings to the playbooks' ``dbaas_lab``.
+Its machines are made and removed by the role ``node_<name>``. Adding a provider is a
+module here and that role."""
+
+import importlib
+import pkgutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+# Not providers: the shared base of the providers that build lab machines.
+_BASES = ("lab",)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            module.name
+            for module in pkgutil.iter_modules(__path__)
+            if module.name not in _BASES and not module.name.startswith("_")
+        )
+    )
+
+
+def load(settings: dict[str, Any]) -> "Provider":
+    """The configured provider (DBAAS_PROVIDER), or ValueError naming the choices."""
+    name = settings.get("PROVIDER", "nspawn")
+    if name not in names():
+        raise ValueError(f"DBAAS_PROVIDER={name!r}: not one of {', '.join(names())}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    return module.PROVIDER(settings)
+
+
+class PoolExhausted(Exception):
+    pass
+
+
+def node_name() -> str:
+    # 12 characters: nspawn names the host side of the veth "vb-<name>" (15 at most).
+    return "pg" + uuid.uuid4().hex[:10]
+
+
+class Provider:
+    name: ClassVar[str]
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    # Placement.
+    def free_machines(self, used: set[str]) -> Iterator[tuple[str, str]]:
+        """Free (name, address) pairs, given the addresses in use."""
+        raise NotImplementedError
+
+    def exhausted(self) -> str:
+        """Why no machine is left: shown as the operation's error."""
+        raise NotImplementedError
+
+    # Reaching a node.
+    def ssh_key(self) -> Path:
+        """The service's key for logging in to nodes (made by `make setup`)."""
+        return Path(self.settings["DATA_DIR"]) / "ssh" / "id_ed25519"
+
+    def connection(self, name: str) -> dict[str, Any]:
+        """How Ansible logs in to the node: user and key; become when not root."""
+        return {"ansible_user": "root", "ansible_ssh_private_key_file": str(self.ssh_key())}
+
+    def host_key(self, name: str) -> str | None:
+        """The node's SSH host key when known beforehand; else the first one seen is kept."""
+        return None
+
+    def uses_service_key(self) -> bool:
+        return True
+
+    # Watching.
+    def running_check(self) -> Callable[[str], bool] | None:
+        """Whether a node's machine runs, by name; None for machines not ours to start."""
+        return None
+
+    # The playbooks' view.
+    def lab_variables(self, instance) -> dict[str, Any]:
+        """The provider's part of ``dbaas_lab``."""
+        return {}
