@@ -12,6 +12,7 @@ from flask import current_app, g, request
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from app.services import references
 from app.services.errors import Invalid
 from app.services.references import canonical_uuid
 from app.sessions import session
@@ -19,8 +20,23 @@ from core import queue, rules
 from core.models import Operation, Status
 
 
+def documented(pattern: re.Pattern, words: str = "") -> dict:
+    """A field's metadata stating a rule in the OpenAPI document: the pattern (anchored,
+    as the rule's fullmatch; named groups are Python's only), and in words what a
+    pattern cannot say."""
+    metadata = {"pattern": "^" + re.sub(r"\(\?P<\w+>", "(", pattern.pattern) + "$"}
+    if words:
+        metadata["description"] = words
+    return metadata
+
+
 class ClientUuids(ma.Schema):
-    """A create body's client-chosen ``uuid`` (and ``project_id``), as text."""
+    """A create body's client-chosen ``uuid`` and ``project_id``, kept as text."""
+
+    uuid = ma.fields.UUID(metadata=documented(references.UUID, "optional, chosen by the client"))
+    project_id = ma.fields.UUID(
+        metadata=documented(references.UUID, "optional; must be your token's project")
+    )
 
     @ma.post_load
     def uuids_as_text(self, data, **_kwargs):
@@ -67,15 +83,6 @@ class Timestamp(ma.fields.Field):
         if value is None:
             return None
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def documented(pattern: re.Pattern, words: str = "") -> dict:
-    """A field's metadata stating a name rule in the OpenAPI document: the pattern
-    (anchored, as the rule's fullmatch), and in words what a pattern cannot say."""
-    metadata = {"pattern": f"^{pattern.pattern}$"}
-    if words:
-        metadata["description"] = words
-    return metadata
 
 
 def checked_by(rule):

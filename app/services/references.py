@@ -5,11 +5,12 @@ import uuid as uuid_lib
 from urllib.parse import urlsplit
 
 _UUID = r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
+UUID = re.compile(_UUID)
 _INSTANCES = r"/v1/(?:types/)?postgres/instances"
 
-_VERSION_REF = re.compile(rf"(?:/v1/types/postgres/versions/)?(?P<version>{_UUID})/?")
+VERSION_REF = re.compile(rf"(?:/v1/types/postgres/versions/)?(?P<version>{_UUID})/?")
 _INSTANCE_REF = re.compile(rf"(?:{_INSTANCES}/)?(?P<instance>{_UUID})/?")
-_USER_REF = re.compile(rf"(?:{_INSTANCES}/(?P<instance>{_UUID})/users/)?(?P<user>{_UUID})/?")
+USER_REF = re.compile(rf"(?:{_INSTANCES}/(?P<instance>{_UUID})/users/)?(?P<user>{_UUID})/?")
 
 VERSIONS_PATH = "/v1/types/postgres/versions"
 INSTANCES_PATH = "/v1/postgres/instances"
@@ -30,7 +31,7 @@ def canonical_uuid(text: str) -> str | None:
 
 
 def parse_version(reference: str) -> str | None:
-    match = _VERSION_REF.fullmatch(_path(reference))
+    match = VERSION_REF.fullmatch(_path(reference))
     return canonical_uuid(match["version"]) if match else None
 
 
@@ -41,7 +42,7 @@ def parse_instance(reference: str) -> str | None:
 
 def parse_user(reference: str) -> tuple[str | None, str] | None:
     """``(instance uuid or None, user uuid)``, or None if it is no user reference."""
-    match = _USER_REF.fullmatch(_path(reference))
+    match = USER_REF.fullmatch(_path(reference))
     if not match:
         return None
     instance = canonical_uuid(match["instance"]) if match["instance"] else None

@@ -10,6 +10,7 @@ from app.api.common import (
     documented,
     status_field,
 )
+from app.services import references
 from app.services.references import instance_uri, user_uri
 from core import rules
 
@@ -27,8 +28,6 @@ class DatabaseSchema(ma.Schema):
 
 
 class DatabaseCreateSchema(ClientUuids):
-    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
-    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
     instance = Text(metadata={"description": "optional; must be the instance of the URL"})
     name = Text(
         required=True,
@@ -41,5 +40,9 @@ class DatabaseCreateSchema(ClientUuids):
     description = Description()
     owner = Text(
         required=True,
-        metadata={"description": "/v1/types/postgres/instances/UUID/users/UUID or the user's UUID"},
+        metadata=documented(
+            references.USER_REF,
+            "/v1/types/postgres/instances/UUID/users/UUID or the user's UUID (full URIs too);"
+            " a user of this instance",
+        ),
     )

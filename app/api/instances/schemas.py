@@ -10,6 +10,7 @@ from app.api.common import (
     documented,
     status_field,
 )
+from app.services import references
 from app.services.references import version_uri
 from core import rules
 
@@ -73,8 +74,6 @@ class InstanceUpdateSchema(ma.Schema):
 
 
 class InstanceCreateSchema(ClientUuids, InstanceUpdateSchema):
-    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
-    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
     name = Text(
         required=True,
         validate=checked_by(rules.instance_name_error),
@@ -89,5 +88,9 @@ class InstanceCreateSchema(ClientUuids, InstanceUpdateSchema):
     )
     version = Text(
         required=True,
-        metadata={"description": "/v1/types/postgres/versions/UUID or the bare UUID"},
+        metadata=documented(
+            references.VERSION_REF,
+            "/v1/types/postgres/versions/UUID or the bare UUID (full URIs too); a version"
+            " in the catalogue, not deprecated",
+        ),
     )

@@ -51,8 +51,6 @@ class UserUpdateSchema(ma.Schema):
 
 
 class UserCreateSchema(ClientUuids):
-    uuid = ma.fields.UUID(metadata={"description": "optional, chosen by the client"})
-    project_id = ma.fields.UUID(metadata={"description": "optional; must be your token's project"})
     instance = Text(metadata={"description": "optional; must be the instance of the URL"})
     name = Text(
         required=True,
