@@ -26,8 +26,7 @@ class Database:
     @property
     def session(self) -> Session:
         if "db_session" not in g:
-            reads_only = request.method in ("GET", "HEAD", "OPTIONS")
-            g.db_session = (self.sessionmaker if reads_only else self.write_sessionmaker)()
+            g.db_session = (self.sessionmaker if reads_only() else self.write_sessionmaker)()
         return g.db_session
 
     @staticmethod
@@ -35,6 +34,12 @@ class Database:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+
+def reads_only() -> bool:
+    """Whether the current request only reads: its session then never takes SQLite's
+    write lock."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
 
 
 def get_db(app: Flask) -> Database:

@@ -236,3 +236,35 @@ def test_another_kinds_operation_never_blocks_a_record(api, db, instance, user, 
     operation.target_uuid = instance["uuid"]  # as if the user had been given that uuid
     db.commit()
     assert api.put(path, json={"cpu": 8}).status_code == 200
+
+
+def test_a_tokens_use_is_noted_in_the_requests_own_session_when_it_writes(
+    app, db, monkeypatch, instance_body
+):
+    """A POST already holds the write lock (SQLite): a second writing session would
+    wait for it, so its token's use is noted in its own; a GET's in a writer of its own."""
+    from app import extension
+    from app.services import tokens
+    from core.models import Token
+
+    opened = []
+    real = extension.writing_session
+
+    def counting():
+        opened.append(True)
+        return real()
+
+    monkeypatch.setattr(extension, "writing_session", counting)
+    record, secret = tokens.create_token_record(db, "3f2504e0-4f89-41d3-9a0c-0305e82c3302")
+    assert (
+        ApiClient(app, secret).post("/v1/postgres/instances", json=instance_body).status_code == 201
+    )
+    assert opened == []
+    fresh(db)
+    assert db.get(Token, record.id).last_used_at is not None
+
+    reader, reader_secret = tokens.create_token_record(db, "3f2504e0-4f89-41d3-9a0c-0305e82c3302")
+    assert ApiClient(app, reader_secret).get("/v1/postgres/instances").status_code == 200
+    assert opened == [True]
+    fresh(db)
+    assert db.get(Token, reader.id).last_used_at is not None
