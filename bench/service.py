@@ -17,6 +17,7 @@ import redis
 
 from app.client import Client
 from core import config
+from core.config import DataDir
 from tests.e2e.conftest import remove_lab
 from tests.roles.lab import free_subnet
 from tests.services import free_port
@@ -50,8 +51,8 @@ def running_service(prefix: str) -> Iterator[Service]:
     _require_redis()
     work = Path(tempfile.mkdtemp(prefix=f"dbaas-bench-{prefix}-"))
     data = work / "data"
-    (data / "ssh").mkdir(parents=True)
-    key = data / "ssh" / "id_ed25519"
+    key = DataDir(data).ssh_key
+    key.parent.mkdir(parents=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     bridge = f"dbb{uuid.uuid4().hex[:6]}"
     env = dict(

@@ -1,6 +1,7 @@
 """Configuration: defaults here, overridden by ``DBAAS_*`` environment variables."""
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +100,59 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return settings
 
 
+@dataclass(frozen=True)
+class DataDir:
+    """The data directory's layout, named once (scripts/setup.sh makes its first parts)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> "DataDir":
+        return cls(Path(settings["DATA_DIR"]))
+
+    @property
+    def database(self) -> Path:
+        return self.root / "dbaas.db"
+
+    @property
+    def ssh_key(self) -> Path:
+        """The service's key for logging in to nodes."""
+        return self.root / "ssh" / "id_ed25519"
+
+    @property
+    def redis_password(self) -> Path:
+        return self.root / "redis" / "password"
+
+    @property
+    def secret_key(self) -> Path:
+        return self.root / "secret.key"
+
+    @property
+    def nodes(self) -> Path:
+        """Lab machines' state, one directory per node."""
+        return self.root / "nodes"
+
+    @property
+    def runs(self) -> Path:
+        """ansible-runner's directories, one per operation."""
+        return self.root / "runs"
+
+    @property
+    def known_hosts(self) -> Path:
+        """Nodes' pinned SSH host keys, one file per node record."""
+        return self.root / "known_hosts"
+
+
 def database_url(config: dict[str, Any]) -> str:
     if config.get("DATABASE_URL"):
         return config["DATABASE_URL"]
-    return f"sqlite:///{Path(config['DATA_DIR']) / 'dbaas.db'}"
+    return f"sqlite:///{DataDir.of(config).database}"
 
 
 def redis_url(config: dict[str, Any]) -> str:
     if config.get("REDIS_URL"):
         return config["REDIS_URL"]
-    password_file = Path(config["DATA_DIR"]) / "redis" / "password"
+    password_file = DataDir.of(config).redis_password
     password = password_file.read_text().strip() if password_file.exists() else ""
     return f"redis://:{password}@127.0.0.1:6379/0" if password else "redis://127.0.0.1:6379/0"
 

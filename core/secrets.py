@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.config import DataDir
 from core.models import Instance, InstanceSecret
 
 # Name -> what it is for; each is a random 32-character password.
@@ -29,7 +30,7 @@ def _key(settings: dict[str, Any]) -> bytes:
     key_file = os.environ.get("DBAAS_SECRET_KEY_FILE")
     if key_file:
         return Path(key_file).read_bytes().strip()
-    path = Path(settings["DATA_DIR"]) / "secret.key"
+    path = DataDir.of(settings).secret_key
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

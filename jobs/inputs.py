@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import secrets as core_secrets
+from core.config import DataDir
 from core.lifecycle import target_of
 from core.models import Instance, Operation, Target
 from jobs.providers import Provider
@@ -33,7 +34,7 @@ def _index(node) -> int:
 def known_hosts(settings: dict[str, Any], node) -> Path:
     """The node's own known_hosts: one file per node record, so a machine made anew
     (a new record) starts a new file, and no node's key can stand for another's."""
-    return Path(settings["DATA_DIR"]) / "known_hosts" / node.uuid
+    return DataDir.of(settings).known_hosts / node.uuid
 
 
 def _host_key_options(node, provider: Provider) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import config, lifecycle
+from core.config import DataDir
 from core.database import writing_session
 from core.models import Action, Instance, Operation, OperationStatus, Target, utcnow
 from core.queue import JobQueue
@@ -53,7 +54,7 @@ def run_operation(operation_uuid: str) -> str:
 
 
 def run_dir(settings: dict[str, Any], operation_uuid: str) -> Path:
-    return Path(settings["DATA_DIR"]) / "runs" / operation_uuid
+    return DataDir.of(settings).runs / operation_uuid
 
 
 def _claim(session: Session, operation_uuid: str) -> tuple[Operation | None, str]:
@@ -139,7 +140,7 @@ def _open_log(directory: Path):
 
 
 def _expected_file(settings: dict[str, Any]) -> Path:
-    return Path(settings["DATA_DIR"]) / "runs" / "expected-tasks.json"
+    return DataDir.of(settings).runs / "expected-tasks.json"
 
 
 def _expected_tasks(settings: dict[str, Any], playbook: Path) -> int | None:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import lifecycle, operations
+from core.config import DataDir
 from core.models import Action, IdempotencyKey, Node, Operation, OperationStatus, utcnow
 from core.queue import JobQueue, job_id, relay_outbox
 from jobs import nodes, providers
@@ -72,7 +73,7 @@ def recover_dead_runs(session: Session, settings: dict[str, Any]) -> int:
         ):
             session.commit()
             continue
-        run_dir = Path(settings["DATA_DIR"]) / "runs" / operation.uuid
+        run_dir = DataDir.of(settings).runs / operation.uuid
         stop_orphaned_run(operation.runner_pid, run_dir)
         # The dead job could not remove what it was given (credentials among it); a
         # retry writes it anew.
@@ -159,13 +160,13 @@ def prune_old(session: Session, settings: dict[str, Any]) -> int:
         delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - keep)
     ).rowcount
     session.commit()
-    runs = Path(settings["DATA_DIR"]) / "runs"
+    runs = DataDir.of(settings).runs
     for run_dir in runs.iterdir() if runs.is_dir() else ():
         if run_dir.name not in unfinished and run_dir.stat().st_mtime < cutoff:
             shutil.rmtree(run_dir, ignore_errors=True)
             pruned += 1
     # A node's pinned host key goes with its record (the machine is gone).
-    known = Path(settings["DATA_DIR"]) / "known_hosts"
+    known = DataDir.of(settings).known_hosts
     nodes_now = set(session.scalars(select(Node.uuid)))
     session.commit()
     for path in known.iterdir() if known.is_dir() else ():

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.config import DataDir
+
 # Not providers: the shared base of the providers that build lab machines.
 _BASES = ("lab",)
 
@@ -62,7 +64,7 @@ class Provider:
     # Reaching a node.
     def ssh_key(self) -> Path:
         """The service's key for logging in to nodes (made by `make setup`)."""
-        return Path(self.settings["DATA_DIR"]) / "ssh" / "id_ed25519"
+        return DataDir.of(self.settings).ssh_key
 
     def connection(self, name: str) -> dict[str, Any]:
         """How Ansible logs in to the node: user and key; become when not root."""

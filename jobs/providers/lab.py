@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.config import DataDir
 from jobs.providers import Provider, node_name
 
 
@@ -24,7 +25,7 @@ class LabProvider(Provider):
         return f"no free address left in the lab network {self.network}"
 
     def nodes_dir(self) -> Path:
-        return Path(self.settings["DATA_DIR"]) / "nodes"
+        return DataDir.of(self.settings).nodes
 
     def lab_variables(self, instance) -> dict[str, Any]:
         public_key = self.ssh_key().with_suffix(".pub")
