@@ -12,7 +12,8 @@ from flask import current_app, g, request
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from app.services import references
+from app.extension import project_id
+from app.services import instances, references
 from app.services.errors import Invalid
 from app.services.references import canonical_uuid
 from app.sessions import session
@@ -163,6 +164,11 @@ def paginate(db: Session, statement: Select, model, query: dict[str, Any]) -> li
 def next_marker_header() -> dict[str, str]:
     marker = request.environ.get("dbaas.next_marker")
     return {"X-Pagination-Marker": marker} if marker else {}
+
+
+def project_instance(instance_uuid) -> Any:
+    """The token's project's instance named in the path (404 otherwise)."""
+    return instances.get_instance(session(), project_id(), str(instance_uuid))
 
 
 def dispatch(operation: Operation | None) -> None:

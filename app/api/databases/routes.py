@@ -1,9 +1,9 @@
 from flask.views import MethodView
 
-from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate
+from app.api.common import ListQuerySchema, dispatch, next_marker_header, paginate, project_instance
 from app.api.databases.schemas import DatabaseCreateSchema, DatabaseSchema
-from app.extension import Blueprint, idempotent, project_id
-from app.services import databases, instances
+from app.extension import Blueprint, idempotent
+from app.services import children, databases
 from app.services.references import INSTANCES_PATH
 from app.sessions import session
 from core.models import Database
@@ -16,17 +16,13 @@ blp = Blueprint(
 )
 
 
-def _instance(instance_uuid):
-    return instances.get_instance(session(), project_id(), str(instance_uuid))
-
-
 @blp.route("")
 class Databases(MethodView):
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, DatabaseSchema(many=True))
     def get(self, query, instance_uuid):
         """List the instance's databases, newest first"""
-        statement = databases.instance_databases(_instance(instance_uuid))
+        statement = children.of_instance(Database, project_instance(instance_uuid))
         return paginate(session(), statement, Database, query), next_marker_header()
 
     @idempotent
@@ -41,7 +37,7 @@ class Databases(MethodView):
     @blp.response(201, DatabaseSchema)
     def post(self, data, instance_uuid):
         """Create a database"""
-        instance = _instance(instance_uuid)
+        instance = project_instance(instance_uuid)
         database, operation = databases.create_database(session(), instance, data)
         dispatch(operation)
         location = f"{INSTANCES_PATH}/{instance.uuid}/databases/{database.uuid}"
@@ -53,11 +49,13 @@ class DatabaseById(MethodView):
     @blp.response(200, DatabaseSchema)
     def get(self, instance_uuid, database_uuid):
         """Show a database"""
-        return databases.get_database(session(), _instance(instance_uuid), str(database_uuid))
+        return children.get(
+            session(), Database, project_instance(instance_uuid), str(database_uuid)
+        )
 
     @blp.response(204)
     def delete(self, instance_uuid, database_uuid):
         """Delete a database"""
-        instance = _instance(instance_uuid)
-        database = databases.get_database(session(), instance, str(database_uuid))
+        instance = project_instance(instance_uuid)
+        database = children.get(session(), Database, instance, str(database_uuid))
         dispatch(databases.delete_database(session(), database))

@@ -7,10 +7,11 @@ from app.api.common import (
     etag,
     next_marker_header,
     paginate,
+    project_instance,
 )
 from app.api.users.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
-from app.extension import Blueprint, idempotent, project_id
-from app.services import instances, users
+from app.extension import Blueprint, idempotent
+from app.services import children, users
 from app.services.references import INSTANCES_PATH
 from app.sessions import session
 from core.models import User
@@ -23,17 +24,13 @@ blp = Blueprint(
 )
 
 
-def _instance(instance_uuid):
-    return instances.get_instance(session(), project_id(), str(instance_uuid))
-
-
 @blp.route("")
 class Users(MethodView):
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, UserSchema(many=True))
     def get(self, query, instance_uuid):
         """List the instance's users, newest first"""
-        statement = users.instance_users(_instance(instance_uuid))
+        statement = children.of_instance(User, project_instance(instance_uuid))
         return paginate(session(), statement, User, query), next_marker_header()
 
     @idempotent
@@ -48,7 +45,7 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     def post(self, data, instance_uuid):
         """Create a user (role)"""
-        instance = _instance(instance_uuid)
+        instance = project_instance(instance_uuid)
         user, operation = users.create_user(session(), instance, data)
         dispatch(operation)
         return user, {"Location": f"{INSTANCES_PATH}/{instance.uuid}/users/{user.uuid}"}
@@ -59,14 +56,14 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def get(self, instance_uuid, user_uuid):
         """Show a user"""
-        user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        user = children.get(session(), User, project_instance(instance_uuid), str(user_uuid))
         return user, etag(user)
 
     @blp.arguments(UserUpdateSchema, example={"password": "another_password_456"})
     @blp.response(200, UserSchema)
     def put(self, changes, instance_uuid, user_uuid):
         """Change a user's password and/or description"""
-        user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        user = children.get(session(), User, project_instance(instance_uuid), str(user_uuid))
         check_if_match(user)
         dispatch(users.update_user(session(), user, changes))
         return user, etag(user)
@@ -74,5 +71,5 @@ class UserById(MethodView):
     @blp.response(204)
     def delete(self, instance_uuid, user_uuid):
         """Delete a user (refused while it owns a database)"""
-        user = users.get_user(session(), _instance(instance_uuid), str(user_uuid))
+        user = children.get(session(), User, project_instance(instance_uuid), str(user_uuid))
         dispatch(users.delete_user(session(), user))

@@ -1,0 +1,84 @@
+"""What users and databases share: records that live inside one instance, named
+uniquely there, created and deleted by an operation each."""
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.services import operations
+from app.services.errors import Conflict, NotFound
+from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
+from app.services.references import canonical_uuid
+from core import lifecycle
+from core.models import Action, Database, Instance, Operation, User
+
+Child = User | Database
+KINDS: dict[type, str] = {User: "user", Database: "database"}
+
+
+def of_instance(model: type[Child], instance: Instance) -> Select:
+    return select(model).where(model.instance_id == instance.id)
+
+
+def get(session: Session, model: type[Child], instance: Instance, uuid: str) -> Child:
+    record = session.scalars(
+        of_instance(model, instance).where(model.uuid == canonical_uuid(uuid))
+    ).first()
+    if record is None:
+        raise NotFound(f"No such {KINDS[model]}.")
+    return record
+
+
+def refuse_if_instance_deleted(session: Session, instance: Instance) -> None:
+    if operations.is_being_deleted(session, instance):
+        raise Conflict("The instance is being deleted.")
+
+
+def take_create_fields(
+    session: Session, model: type[Child], instance: Instance, data: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """A create body's checks common to both kinds: the client's uuid (returned), the
+    project and instance it names, a name free in the instance."""
+    refuse_if_instance_deleted(session, instance)
+    data = dict(data)
+    uuid = take_client_uuid(session, data)
+    take_project_id(data, instance.project_id)
+    take_instance_reference(data, instance.uuid)
+    if session.scalars(of_instance(model, instance).where(model.name == data["name"])).first():
+        raise Conflict(
+            f"The instance has a {KINDS[model]} named '{data['name']}'.",
+            {"name": ["Already taken."]},
+        )
+    return uuid, data
+
+
+def add(session: Session, record: Child, uuid: str | None) -> tuple[Child, Operation]:
+    """The new record and its create operation, committed together."""
+    if uuid is not None:
+        record.uuid = uuid
+    session.add(record)
+    session.flush()
+    operation = operations.record(session, record, Action.CREATE)
+    session.commit()
+    return record, operation
+
+
+def change(
+    session: Session,
+    record: Child,
+    action: Action,
+    params: dict[str, Any] | None = None,
+    apply: Callable[[], None] | None = None,
+) -> Operation:
+    """An update or a delete asked for: one at a time, never once the instance goes;
+    ``apply`` changes the record once those checks have passed."""
+    refuse_if_instance_deleted(session, record.instance)
+    operations.refuse_if_busy(session, record)
+    if apply is not None:
+        apply()
+    operation = operations.record(session, record, action, params)
+    lifecycle.change_asked(record)
+    session.commit()
+    return operation
