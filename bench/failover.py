@@ -16,26 +16,24 @@ from pathlib import Path
 import psycopg
 
 from tests.roles.cluster import cluster_vars, lose_primary, superuser_conninfo
-from tests.roles.lab import Lab
+from tests.roles.lab import lab_nodes
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dbaas-failover-"))
-    lab = Lab(work, nodes=3)
-    variables = cluster_vars(lab, sync=1)
     try:
-        outcome, tracker = lab.play("instance_create.yml", **variables)
-        assert outcome.status == "successful", tracker.failure
-        with psycopg.connect(superuser_conninfo(lab), autocommit=True) as conn:
-            conn.execute("create table t (n bigserial primary key)")
-        for scenario in ("switchover", "graceful stop", "hard kill"):
-            print(json.dumps(lose_primary(lab, scenario)), flush=True)
-            if scenario != "switchover":
-                outcome, tracker = lab.play("nodes_start.yml", **variables)
-                assert outcome.status == "successful", tracker.failure
+        with lab_nodes(work, 3) as lab:
+            variables = cluster_vars(lab, sync=1)
+            outcome, tracker = lab.play("instance_create.yml", **variables)
+            assert outcome.status == "successful", tracker.failure
+            with psycopg.connect(superuser_conninfo(lab), autocommit=True) as conn:
+                conn.execute("create table t (n bigserial primary key)")
+            for scenario in ("switchover", "graceful stop", "hard kill"):
+                print(json.dumps(lose_primary(lab, scenario)), flush=True)
+                if scenario != "switchover":
+                    outcome, tracker = lab.play("nodes_start.yml", **variables)
+                    assert outcome.status == "successful", tracker.failure
     finally:
-        lab.play("nodes_delete.yml")
-        lab.force_clean()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -113,6 +113,21 @@ def status_field() -> ma.fields.String:
     )
 
 
+class ChildSchema(ma.Schema):
+    """What a user and a database show alike: a record inside an instance."""
+
+    uuid = ma.fields.String(dump_only=True)
+    instance = ma.fields.Function(
+        lambda record: references.instance_uri(record.instance.uuid), dump_only=True
+    )
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    status = status_field()
+    error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
 class PageQuerySchema(ma.Schema):
     """Paging of every list. page_limit / page_marker are accepted aliases."""
 

@@ -77,16 +77,10 @@ def version(api) -> dict:
 
 @pytest.fixture
 def instance_body(version) -> dict:
-    return {
-        "name": "production-postgres",
-        "description": "Production PostgreSQL database",
-        "cpu": 4,
-        "ram": 2048,
-        "disk_size": 100,
-        "nodes_number": 3,
-        "sync_replica_number": 1,
-        "version": f"/v1/types/postgres/versions/{version['uuid']}",
-    }
+    """The documented example, with a version of the catalogue: what it shows works."""
+    from app.api.instances.routes import CREATE_EXAMPLE
+
+    return dict(CREATE_EXAMPLE, version=f"/v1/types/postgres/versions/{version['uuid']}")
 
 
 @pytest.fixture

@@ -34,9 +34,9 @@ def valid_body(rule, method, ids):
     bodies = {
         ("instances.Instances", "POST"): None,  # no instance id in the path
         ("instances.InstanceById", "PUT"): {"cpu": 8},
-        ("users.Users", "POST"): {"name": "intruder", "password": PASSWORD},
-        ("users.UserById", "PUT"): {"password": "taken_over_1"},
-        ("databases.Databases", "POST"): {"name": "intruder_db", "owner": ids["user_uuid"]},
+        ("users.Collection", "POST"): {"name": "intruder", "password": PASSWORD},
+        ("users.ById", "PUT"): {"password": "taken_over_1"},
+        ("databases.Collection", "POST"): {"name": "intruder_db", "owner": ids["user_uuid"]},
     }
     assert (rule.endpoint, method) in bodies, f"add a valid body for {method} {rule.rule}"
     return bodies[(rule.endpoint, method)]

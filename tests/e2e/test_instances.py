@@ -225,13 +225,8 @@ def test_the_specs_manifest_one_node_one_sync_replica_survives_a_node_crash(lab_
     init = int((node_dir / "init.pid").read_text().split()[0])
     os.kill(init, signal.SIGKILL)
     pipeline.wait_for(lambda: not port_open(active["ipsv4"][0], 5432), "the node to die", 30)
-    pipeline.wait_for(
-        lambda: any(
-            o["action"] == "start" and o["status"] == "SUCCEEDED"
-            for o in pipeline.operations(instance)
-        ),
-        "the reconcile's start operation",
-        180,
+    pipeline.wait_operation(
+        instance, "the reconcile's start operation", 180, action="start", status="SUCCEEDED"
     )
     assert pipeline.api.get(path).json["status"] == "ACTIVE"
     pipeline.wait_for(lambda: port_open(active["ipsv4"][0], 5432), "PostgreSQL to be back", 60)
@@ -425,13 +420,8 @@ def test_restarting_the_worker_keeps_instances_reachable_and_work_going(lab_pipe
     database = pipeline.api.post(
         f"{path}/databases", json={"name": "app_db", "owner": user["uuid"]}
     ).json
-    pipeline.wait_for(
-        lambda: any(
-            o["target_type"] == "database" and o["status"] == "RUNNING"
-            for o in pipeline.operations(instance)
-        ),
-        "the database's run to start",
-        60,
+    pipeline.wait_operation(
+        instance, "the database's run to start", 60, target_type="database", status="RUNNING"
     )
     pipeline.worker.kill()
     pipeline.worker.start()

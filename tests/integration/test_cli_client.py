@@ -68,19 +68,14 @@ def test_create_list_show_and_delete_through_the_client(env, served):
     assert "error 409" in refused.stderr and "pending" in refused.stderr
 
 
-def test_bad_input_and_missing_token_are_clear_errors(env, served):
-    refused = dbaas(
-        client_env(env, served),
-        "instances",
-        "create",
-        "--name",
-        "x",
-        "--version",
-        "PostgreSQL 15",
-        "--cpu",
-        "0",
-        check=False,
+def create(env, served, *options: str):
+    return dbaas(
+        client_env(env, served), "instances", "create", "--name", "x", *options, check=False
     )
+
+
+def test_bad_input_and_missing_token_are_clear_errors(env, served):
+    refused = create(env, served, "--version", "PostgreSQL 15", "--cpu", "0")
     assert refused.returncode == 1
     assert refused.stderr.startswith("error 422") and "cpu" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -88,16 +83,7 @@ def test_bad_input_and_missing_token_are_clear_errors(env, served):
     unknown = dbaas(client_env(env, served), "instances", "show", "nope", check=False)
     assert unknown.returncode == 1 and "error 404" in unknown.stderr
 
-    no_version = dbaas(
-        client_env(env, served),
-        "instances",
-        "create",
-        "--name",
-        "x",
-        "--version",
-        "PG 99",
-        check=False,
-    )
+    no_version = create(env, served, "--version", "PG 99")
     assert no_version.returncode == 1 and "no version named 'PG 99'" in no_version.stderr
 
     stranger = dbaas(

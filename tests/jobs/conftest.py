@@ -140,6 +140,15 @@ class Pipeline:
         listed = self.admin.get(f"/v1/postgres/instances/{instance['uuid']}/nodes").json
         return {node["name"]: node for node in listed}
 
+    def wait_operation(self, instance: dict, what: str, timeout: float, **wanted):
+        """Until one of the instance's operations shows every field of ``wanted``."""
+
+        def found():
+            operations = self.operations(instance)
+            return next((o for o in operations if wanted.items() <= o.items()), None)
+
+        return self.wait_for(found, what, timeout)
+
     def wait_for(self, predicate, what: str, timeout: float = 90):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

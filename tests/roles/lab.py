@@ -221,3 +221,17 @@ def detach_node(directory: Path) -> None:
     )
     for line in found.stdout.splitlines():
         subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True)
+
+
+@contextlib.contextmanager
+def lab_nodes(tmp_path: Path, nodes: int, provider: str = "nspawn", last_resort=None):
+    """A lab of ``nodes`` nodes, removed by the playbook whatever the test's outcome,
+    then by ``last_resort(lab)`` and force_clean for what a failed removal left."""
+    lab = Lab(tmp_path, nodes=nodes)
+    try:
+        yield lab
+    finally:
+        lab.play("nodes_delete.yml", dbaas_provider=provider)
+        if last_resort is not None:
+            last_resort(lab)
+        lab.force_clean()

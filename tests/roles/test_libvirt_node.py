@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.roles.lab import Lab
+from tests.roles.lab import lab_nodes
 
 pytestmark = pytest.mark.slow
 
@@ -18,17 +18,16 @@ def virsh(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=60)
 
 
+def remove_domains(lab) -> None:
+    for node in lab.nodes:  # by name: the domains are the test's own
+        virsh("destroy", node["name"])
+        virsh("undefine", node["name"])
+
+
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path, nodes=1)
-    try:
+    with lab_nodes(tmp_path, 1, provider="libvirt", last_resort=remove_domains) as lab:
         yield lab
-    finally:
-        lab.play("nodes_delete.yml", dbaas_provider="libvirt")
-        for node in lab.nodes:  # last resort, by name: the domains are the test's own
-            virsh("destroy", node["name"])
-            virsh("undefine", node["name"])
-        lab.force_clean()
 
 
 def test_a_libvirt_node_boots_grows_and_vanishes(lab):

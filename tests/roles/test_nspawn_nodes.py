@@ -6,17 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.roles.lab import Lab
+from tests.roles.lab import lab_nodes
 
 
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path, nodes=2)
-    try:
+    with lab_nodes(tmp_path, 2) as lab:
         yield lab
-    finally:
-        lab.play("nodes_delete.yml")
-        lab.force_clean()
 
 
 def test_two_nodes_live_grow_and_vanish(lab):

@@ -13,17 +13,13 @@ from tests.roles.cluster import (
     superuser_conninfo,
     wait_healthy,
 )
-from tests.roles.lab import Lab
+from tests.roles.lab import Lab, lab_nodes
 
 
 @pytest.fixture
 def lab(tmp_path):
-    lab = Lab(tmp_path, nodes=3)
-    try:
+    with lab_nodes(tmp_path, 3) as lab:
         yield lab
-    finally:
-        lab.play("nodes_delete.yml")
-        lab.force_clean()
 
 
 def login(address: str, user: str, password: str | None, dbname: str = "postgres"):

@@ -1,30 +1,18 @@
 import marshmallow as ma
 
 from app.api.common import (
+    ChildSchema,
     ClientUuids,
     Description,
-    ProvisioningErrorSchema,
     Text,
-    Timestamp,
     checked_by,
     documented,
-    status_field,
 )
-from app.services.references import instance_uri
 from core import rules
 
 
-class UserSchema(ma.Schema):
+class UserSchema(ChildSchema):
     """A role: never its password, nor the password's verifier."""
-
-    uuid = ma.fields.String(dump_only=True)
-    instance = ma.fields.Function(lambda user: instance_uri(user.instance.uuid), dump_only=True)
-    name = ma.fields.String(dump_only=True)
-    description = ma.fields.String(dump_only=True)
-    status = status_field()
-    error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
-    created_at = Timestamp(dump_only=True)
-    updated_at = Timestamp(dump_only=True)
 
 
 def _password(**kwargs) -> Text:
