@@ -26,7 +26,7 @@ import redis
 
 from app.services.references import INSTANCES_PATH
 from bench.service import service_redis_url
-from tests.services import free_port
+from tests.support.services import free_port
 
 INSTANCES = INSTANCES_PATH
 

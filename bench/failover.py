@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.roles.cluster import cluster_vars, lose_primary, superuser_conninfo
-from tests.roles.lab import lab_nodes
+from tests.support.cluster import cluster_vars, lose_primary, superuser_conninfo
+from tests.support.lab import lab_nodes
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.roles.lab import Lab
+from tests.support.lab import Lab
 
 
 def wait_ssh(address: str, timeout: float = 60) -> float:

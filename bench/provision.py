@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.services.references import INSTANCES_PATH
 from bench.service import running_service, until_active
-from tests.roles.lab import Lab
+from tests.support.lab import Lab
 
 
 def timed(action) -> tuple[float, object]:
@@ -37,7 +37,7 @@ def cold_image_build(work: Path) -> float:
 def slowest_tasks(work: Path, nodes: int, sync: int, top: int = 10) -> list[list]:
     """Where a create's time goes: the same playbook on a lab of its own, each task
     timed from its start to the next task's (tasks run on all nodes at once)."""
-    from tests.roles.cluster import cluster_vars
+    from tests.support.cluster import cluster_vars
 
     lab = Lab(work / "profile", nodes=nodes)
     starts: list[tuple[str, float]] = []

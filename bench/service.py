@@ -19,8 +19,8 @@ from app.client import Client
 from core import config
 from core.config import DataDir
 from tests.e2e.conftest import remove_lab
-from tests.roles.lab import free_subnet
-from tests.services import free_port
+from tests.support.lab import free_subnet
+from tests.support.services import free_port
 
 
 @dataclass

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import redis_server
+from tests.support.services import redis_server
 
 
 @pytest.fixture(scope="session")

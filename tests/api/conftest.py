@@ -12,8 +12,8 @@ from app import create_app, migrate
 from app.services import tokens, versions
 from app.sessions import get_db
 from core.models import Base
-from tests.client import ApiClient
-from tests.services import fresh, postgres_database
+from tests.support.client import ApiClient
+from tests.support.services import fresh, postgres_database
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

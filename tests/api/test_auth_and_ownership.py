@@ -5,8 +5,8 @@ covered (and must be given a valid body below) without anyone remembering to."""
 from sqlalchemy import func, select
 
 from core.models import Operation
-from tests.client import ApiClient
-from tests.services import fresh
+from tests.support.client import ApiClient
+from tests.support.services import fresh
 
 PASSWORD = "secure_password_123"
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}

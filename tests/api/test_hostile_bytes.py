@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import Database, Instance, User
-from tests.services import fresh
+from tests.support.services import fresh
 
 PASSWORD = "secure_password_123"
 LONE_SURROGATE = '"\\ud800"'  # valid JSON text, no valid Unicode string

@@ -131,7 +131,7 @@ def test_redis_down_still_records_and_the_outbox_relays_later(
     from sqlalchemy import select
 
     from core import queue
-    from tests.services import free_port, fresh
+    from tests.support.services import free_port, fresh
 
     app.extensions["dbaas_queue"] = queue.JobQueue(
         f"redis://127.0.0.1:{free_port()}/0", app.config["QUEUE_NAME"]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.services.references import INSTANCES_PATH
 from core.models import Operation
-from tests.services import fresh
+from tests.support.services import fresh
 
 INSTANCES = INSTANCES_PATH
 

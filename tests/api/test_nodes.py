@@ -4,7 +4,7 @@ from app.services import tokens
 from core.models import Instance
 from jobs import nodes
 from jobs.providers.nspawn import Nspawn
-from tests.client import ApiClient
+from tests.support.client import ApiClient
 
 
 def test_admins_see_an_instances_nodes(app, db, api, instance):

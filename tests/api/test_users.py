@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core import scram
 from core.models import Operation, User
-from tests.services import fresh
+from tests.support.services import fresh
 
 PASSWORD = "secure_password_123"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs.conftest import Pipeline
-from tests.roles.lab import REPOSITORY, detach_node, free_subnet
+from tests.support.lab import REPOSITORY, detach_node, free_subnet
+from tests.support.pipeline import Pipeline
 
 NSPAWN_NODE = REPOSITORY / "core" / "nspawn_node.py"
 

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from app.services.references import INSTANCES_PATH
-from tests.roles.cluster import Writer
-from tests.roles.lab import ssh
+from tests.support.cluster import Writer
+from tests.support.lab import ssh
 
 INSTANCES = INSTANCES_PATH
 

@@ -5,8 +5,8 @@ and its delete hands them back running, with their services stopped and disks wi
 import yaml
 
 from tests.e2e.test_instances import INSTANCES, connect, patroni_cluster
-from tests.jobs.conftest import Pipeline
-from tests.roles.lab import REPOSITORY, Lab
+from tests.support.lab import REPOSITORY, Lab
+from tests.support.pipeline import Pipeline
 
 
 def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_url):

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.services import free_port
+from tests.support.services import free_port
 
 
 @pytest.fixture

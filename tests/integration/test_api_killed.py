@@ -19,7 +19,7 @@ from app.client import ApiError, Client
 from core.database import make_engine
 from core.models import Database, Instance, Operation, User
 from tests.integration.conftest import dbaas
-from tests.services import free_port, postgres_database
+from tests.support.services import free_port, postgres_database
 
 ROUNDS = 3
 CLIENTS = 6

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.roles.lab import REPOSITORY
+from tests.support.lab import REPOSITORY
 
 VENV_BIN = Path(sys.executable).parent
 PLAYBOOKS = sorted((REPOSITORY / "playbooks").glob("*.yml"))

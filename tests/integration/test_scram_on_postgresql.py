@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from core import scram
-from tests.services import POSTGRES_ADMIN_URL
+from tests.support.services import POSTGRES_ADMIN_URL
 
 
 @pytest.fixture

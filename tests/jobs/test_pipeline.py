@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.services.references import INSTANCES_PATH
 from core.models import Operation
-from tests.services import fresh
+from tests.support.services import fresh
 
 INSTANCES = INSTANCES_PATH
 
@@ -135,8 +135,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_redis_restarted_with_pending_operations_loses_nothing(tmp_path):
-    from tests.jobs.conftest import Pipeline
-    from tests.services import redis_server
+    from tests.support.pipeline import Pipeline
+    from tests.support.services import redis_server
 
     with redis_server() as first_url:
         pipeline = Pipeline(tmp_path, first_url)
@@ -193,7 +193,7 @@ def test_ten_creates_at_once_on_two_workers_all_active_without_collisions(pipeli
 def test_two_puts_racing_on_one_instance_one_wins_one_is_409(pipeline):
     import threading
 
-    from tests.client import ApiClient
+    from tests.support.client import ApiClient
 
     pipeline.worker.start()
     instance = pipeline.create_instance("raced")

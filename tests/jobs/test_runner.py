@@ -13,7 +13,7 @@ from core.queue import JobQueue  # noqa: F401  (the worker's import path stays i
 from jobs import inputs
 from jobs.events import RunTracker
 from jobs.runner import run_playbook
-from tests.services import free_port
+from tests.support.services import free_port
 
 PLAYBOOKS = Path(__file__).parent / "playbooks" / "runner"
 SECRET = "s3cret-Value-42"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.roles.lab import lab_nodes
+from tests.support.lab import lab_nodes
 
 pytestmark = pytest.mark.slow
 

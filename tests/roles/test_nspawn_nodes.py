@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.roles.lab import lab_nodes
+from tests.support.lab import lab_nodes
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ failover when the primary's node stops cleanly or dies. Everything is removed af
 import psycopg
 import pytest
 
-from tests.roles.cluster import (
+from tests.support.cluster import (
     CREDENTIALS,
     cluster_vars,
     lose_primary,
@@ -13,7 +13,7 @@ from tests.roles.cluster import (
     superuser_conninfo,
     wait_healthy,
 )
-from tests.roles.lab import Lab, lab_nodes
+from tests.support.lab import Lab, lab_nodes
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jobs.runner import run_playbook
 from tests.jobs.test_runner import PLAYBOOKS, SECRET, control_only
-from tests.services import free_port
+from tests.support.services import free_port
 
 HERE = Path(__file__).parent
 KEEP = (

@@ -13,7 +13,7 @@ from base64 import b64encode
 import psycopg
 from psycopg import sql
 
-from tests.roles.lab import Lab
+from tests.support.lab import Lab
 
 CREDENTIALS = {
     "superuser": "t-su-" + os.urandom(6).hex(),
