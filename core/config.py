@@ -1,103 +1,105 @@
-"""Configuration: defaults here, overridden by ``DBAAS_*`` environment variables."""
+"""Settings: defaults here, overridden by ``DBAAS_*`` environment variables."""
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
+# A setting marked FIXED is never read from the environment.
+FIXED = {"environment": False}
 
-class DefaultConfig:
-    DATA_DIR = "/var/lib/dbaas"
+
+@dataclass(frozen=True)
+class Settings(Mapping):
+    """Every setting, typed; DBAAS_<NAME> in the environment sets <NAME>. Frozen: what
+    the service runs with does not change under it. A mapping too (settings["DATA_DIR"]),
+    as Flask's configuration is."""
+
+    DATA_DIR: str = "/var/lib/dbaas"
     # Empty means the embedded SQLite database at $DATA_DIR/dbaas.db.
-    DATABASE_URL = ""
+    DATABASE_URL: str = ""
     # Empty means the local Redis `make setup` runs: 127.0.0.1:6379, with the password
     # it generated in $DATA_DIR/redis/password (0600). RQ loads pickles: no Redis
     # without a password, and only on loopback.
-    REDIS_URL = ""
-    QUEUE_NAME = "dbaas"
+    REDIS_URL: str = ""
+    QUEUE_NAME: str = "dbaas"
     # Largest page a list answers; clients ask for less with ?limit=.
-    PAGE_LIMIT_MAX = 1000
-    PAGE_LIMIT_DEFAULT = 100
-    MAX_CONTENT_LENGTH = 64 * 1024
+    PAGE_LIMIT_MAX: int = 1000
+    PAGE_LIMIT_DEFAULT: int = 100
+    MAX_CONTENT_LENGTH: int = field(default=64 * 1024, metadata=FIXED)
     # Failed authentications an address may make in a window before it gets 429s.
-    AUTH_FAILURE_LIMIT = 30
-    AUTH_FAILURE_WINDOW = 60
+    AUTH_FAILURE_LIMIT: int = 30
+    AUTH_FAILURE_WINDOW: int = 60
 
     # Ansible content the worker runs (the repository's, unless a test brings its own).
-    PLAYBOOKS_DIR = str(REPOSITORY / "playbooks")
-    ROLES_DIR = str(REPOSITORY / "roles")
+    PLAYBOOKS_DIR: str = str(REPOSITORY / "playbooks")
+    ROLES_DIR: str = str(REPOSITORY / "roles")
     # A running job writes a heartbeat every HEARTBEAT_INTERVAL seconds; one silent for
     # HEARTBEAT_TIMEOUT is dead, and its operation is retried (up to MAX_ATTEMPTS).
-    HEARTBEAT_INTERVAL = 5
-    HEARTBEAT_TIMEOUT = 60
-    MAX_ATTEMPTS = 3
+    HEARTBEAT_INTERVAL: float = 5
+    HEARTBEAT_TIMEOUT: float = 60
+    MAX_ATTEMPTS: int = 3
     # Days finished operations' run directories and idempotency keys are kept.
-    RETENTION_DAYS = 7
+    RETENTION_DAYS: float = 7
     # The nspawn lab: the private network its nodes live on (the host takes the first
     # address, on the bridge), where images are cached and node state is kept.
-    LAB_NETWORK = "172.30.213.0/24"
-    LAB_BRIDGE = "dbaas0"
-    IMAGE_CACHE_DIR = "/var/cache/dbaas/images"
-    # Where nodes come from: "nspawn" builds lab nodes on this host; "libvirt" boots
-    # them as virtual machines (LIBVIRT_URI) on the lab network; "static" places
-    # instances on machines that already exist (bare metal, Vagrant), listed in the YAML
-    # file STATIC_HOSTS as [{name, address, user (root), data_device (/dev/vdb)}].
-    PROVIDER = "nspawn"
-    STATIC_HOSTS = ""
-    LIBVIRT_URI = "qemu:///system"
+    LAB_NETWORK: str = "172.30.213.0/24"
+    LAB_BRIDGE: str = "dbaas0"
+    IMAGE_CACHE_DIR: str = "/var/cache/dbaas/images"
+    # Where nodes come from: a module of jobs/providers (nspawn, libvirt, static). The
+    # static provider's machines are listed in the YAML file STATIC_HOSTS as
+    # [{name, address, user (root), ssh_key, data_device (/dev/vdb), host_key}].
+    PROVIDER: str = "nspawn"
+    STATIC_HOSTS: str = ""
+    LIBVIRT_URI: str = "qemu:///system"
     # Seconds an Ansible run may take, by action, before it is stopped.
-    RUN_TIMEOUT_CREATE = 3600
-    RUN_TIMEOUT_UPDATE = 3600
-    RUN_TIMEOUT_DELETE = 1200
+    RUN_TIMEOUT_CREATE: float = 3600
+    RUN_TIMEOUT_UPDATE: float = 3600
+    RUN_TIMEOUT_DELETE: float = 1200
 
-    API_TITLE = "dbaas — PostgreSQL Service API"
-    API_VERSION = "v1"
-    OPENAPI_VERSION = "3.0.3"
-    OPENAPI_URL_PREFIX = "/"
-    OPENAPI_JSON_PATH = "openapi.json"
-    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    API_TITLE: str = field(default="dbaas — PostgreSQL Service API", metadata=FIXED)
+    API_VERSION: str = field(default="v1", metadata=FIXED)
+    OPENAPI_VERSION: str = field(default="3.0.3", metadata=FIXED)
+    OPENAPI_URL_PREFIX: str = field(default="/", metadata=FIXED)
+    OPENAPI_JSON_PATH: str = field(default="openapi.json", metadata=FIXED)
+    OPENAPI_SWAGGER_UI_PATH: str = field(default="/docs", metadata=FIXED)
     # Served by the app itself from the swagger-ui-bundle package: no CDN needed.
-    OPENAPI_SWAGGER_UI_URL = "/docs/static/"
+    OPENAPI_SWAGGER_UI_URL: str = field(default="/docs/static/", metadata=FIXED)
+
+    @property
+    def data_dir(self) -> "DataDir":
+        return DataDir(Path(self.DATA_DIR))
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in NAMES:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NAMES)
+
+    def __len__(self) -> int:
+        return len(NAMES)
 
 
-# Settings read from the environment, with the type to parse them as.
-_ENV_SETTINGS: dict[str, type] = {
-    "DATA_DIR": str,
-    "DATABASE_URL": str,
-    "REDIS_URL": str,
-    "QUEUE_NAME": str,
-    "PAGE_LIMIT_MAX": int,
-    "PAGE_LIMIT_DEFAULT": int,
-    "AUTH_FAILURE_LIMIT": int,
-    "AUTH_FAILURE_WINDOW": int,
-    "PLAYBOOKS_DIR": str,
-    "ROLES_DIR": str,
-    "HEARTBEAT_INTERVAL": float,
-    "HEARTBEAT_TIMEOUT": float,
-    "MAX_ATTEMPTS": int,
-    "RETENTION_DAYS": float,
-    "RUN_TIMEOUT_CREATE": float,
-    "RUN_TIMEOUT_UPDATE": float,
-    "RUN_TIMEOUT_DELETE": float,
-    "LAB_NETWORK": str,
-    "LAB_BRIDGE": str,
-    "IMAGE_CACHE_DIR": str,
-    "PROVIDER": str,
-    "STATIC_HOSTS": str,
-    "LIBVIRT_URI": str,
-}
+NAMES = tuple(setting.name for setting in fields(Settings))
 
 
-def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
-    settings: dict[str, Any] = {}
-    for name, kind in _ENV_SETTINGS.items():
-        value = environ.get(f"DBAAS_{name}")
-        if value:
-            settings[name] = kind(value)
-    return settings
+    found: dict[str, Any] = {}
+    for setting in fields(Settings):
+        value = environ.get(f"DBAAS_{setting.name}")
+        if value and setting.metadata.get("environment", True):
+            kind = setting.type  # str, int or float
+            try:
+                found[setting.name] = kind(value)
+            except ValueError:
+                raise ValueError(f"DBAAS_{setting.name}={value!r}: not {kind.__name__}") from None
+    return found
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class DataDir:
     root: Path
 
     @classmethod
-    def of(cls, settings: dict[str, Any]) -> "DataDir":
+    def of(cls, settings: Mapping[str, Any]) -> "DataDir":
         return cls(Path(settings["DATA_DIR"]))
 
     @property
@@ -143,13 +145,13 @@ class DataDir:
         return self.root / "known_hosts"
 
 
-def database_url(config: dict[str, Any]) -> str:
+def database_url(config: Mapping[str, Any]) -> str:
     if config.get("DATABASE_URL"):
         return config["DATABASE_URL"]
     return f"sqlite:///{DataDir.of(config).database}"
 
 
-def redis_url(config: dict[str, Any]) -> str:
+def redis_url(config: Mapping[str, Any]) -> str:
     if config.get("REDIS_URL"):
         return config["REDIS_URL"]
     password_file = DataDir.of(config).redis_password
@@ -157,11 +159,11 @@ def redis_url(config: dict[str, Any]) -> str:
     return f"redis://:{password}@127.0.0.1:6379/0" if password else "redis://127.0.0.1:6379/0"
 
 
-def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The effective configuration: defaults, then environment, then ``overrides``."""
-    config = {k: v for k, v in vars(DefaultConfig).items() if k.isupper()}
-    config.update(from_environment())
-    config.update(overrides or {})
-    config["DATABASE_URL"] = database_url(config)
-    config["REDIS_URL"] = redis_url(config)
-    return config
+def load(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The effective settings: defaults, then environment, then ``overrides``."""
+    given = {**from_environment(), **(overrides or {})}
+    unknown = sorted(set(given) - set(NAMES))
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    settings = Settings(**given)
+    return replace(settings, DATABASE_URL=database_url(settings), REDIS_URL=redis_url(settings))

@@ -75,3 +75,23 @@ def test_the_secret_key_can_live_outside_the_data_dir(monkeypatch, tmp_path):
     data_dir = tmp_path / "data"
     assert secrets._key({"DATA_DIR": str(data_dir)}) == key
     assert not (data_dir / "secret.key").exists()
+
+
+def test_settings_are_typed_frozen_and_name_what_is_wrong(monkeypatch):
+    import dataclasses
+
+    import pytest
+
+    monkeypatch.setenv("DBAAS_HEARTBEAT_INTERVAL", "2.5")
+    monkeypatch.setenv("DBAAS_API_TITLE", "not from the environment")
+    settings = config.load({"DATA_DIR": "/srv/dbaas"})
+    assert settings.HEARTBEAT_INTERVAL == 2.5 and settings["HEARTBEAT_INTERVAL"] == 2.5
+    assert settings.API_TITLE.startswith("dbaas")
+    assert settings.data_dir.runs == config.Path("/srv/dbaas/runs")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.DATA_DIR = "/elsewhere"
+    with pytest.raises(ValueError, match="unknown settings: DATA_DIRS"):
+        config.load({"DATA_DIRS": "/typo"})
+    monkeypatch.setenv("DBAAS_MAX_ATTEMPTS", "three")
+    with pytest.raises(ValueError, match="DBAAS_MAX_ATTEMPTS='three': not int"):
+        config.load()
