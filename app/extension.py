@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from app.expiring import ExpiringMap
 from app.services.errors import ServiceError
 from app.services.tokens import authenticate
-from app.sessions import OneTransaction, reads_only, session, writing_session
+from app.sessions import OneTransaction, reads_only, separate_writer, session
 from core.models import IdempotencyKey
 from core.secrets import keyed_digest
 
@@ -126,7 +126,7 @@ def _authenticate() -> None:
     if scheme.lower() == "bearer" and presented.strip():
         # A reading request notes the token's use in a writing session of its own; a
         # writing one in its own session (a second writer would wait for the first).
-        writing = writing_session if reads_only() else None
+        writing = separate_writer if reads_only() else None
         token = authenticate(session(), presented.strip(), writing)
     if token is not None:
         g.token = token

@@ -53,7 +53,7 @@ def session() -> Session:
     return get_db(current_app).session
 
 
-def writing_session() -> Session:
+def separate_writer() -> Session:
     """A writing session of its own, beside the request's (close it: ``with``)."""
     from flask import current_app
 

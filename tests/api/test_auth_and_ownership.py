@@ -248,13 +248,13 @@ def test_a_tokens_use_is_noted_in_the_requests_own_session_when_it_writes(
     from core.models import Token
 
     opened = []
-    real = extension.writing_session
+    real = extension.separate_writer
 
     def counting():
         opened.append(True)
         return real()
 
-    monkeypatch.setattr(extension, "writing_session", counting)
+    monkeypatch.setattr(extension, "separate_writer", counting)
     record, secret = tokens.create_token_record(db, "3f2504e0-4f89-41d3-9a0c-0305e82c3302")
     assert (
         ApiClient(app, secret).post("/v1/postgres/instances", json=instance_body).status_code == 201
