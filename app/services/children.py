@@ -54,17 +54,6 @@ def take_create_fields(
     return uuid, data
 
 
-def add(session: Session, record: Child, uuid: str | None) -> tuple[Child, Operation]:
-    """The new record and its create operation, committed together."""
-    if uuid is not None:
-        record.uuid = uuid
-    session.add(record)
-    session.flush()
-    operation = operations.record(session, record, Action.CREATE)
-    session.commit()
-    return record, operation
-
-
 def change(
     session: Session,
     record: Child,

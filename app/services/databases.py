@@ -42,7 +42,7 @@ def create_database(
         owner=resolve_owner(session, instance, data["owner"]),
         status=Status.NEW,
     )
-    return children.add(session, database, uuid)
+    return operations.created(session, database, uuid)
 
 
 def delete_database(session: Session, database: Database) -> Operation:

@@ -69,13 +69,7 @@ def create_instance(
     data["version"] = resolve_version(session, data["version"])
 
     instance = Instance(project_id=project_id, status=Status.NEW, **data)
-    if uuid is not None:
-        instance.uuid = uuid
-    session.add(instance)
-    session.flush()
-    operation = operations.record(session, instance, Action.CREATE)
-    session.commit()
-    return instance, operation
+    return operations.created(session, instance, uuid)
 
 
 def update_instance(

@@ -3,9 +3,22 @@
 from sqlalchemy.orm import Session
 
 from app.services.errors import Conflict
+from core.models import Action, Operation
 from core.operations import Record, is_being_deleted, record, unfinished
 
-__all__ = ["is_being_deleted", "record", "refuse_if_busy", "unfinished"]
+__all__ = ["created", "is_being_deleted", "record", "refuse_if_busy", "unfinished"]
+
+
+def created(session: Session, resource: Record, uuid: str | None) -> tuple[Record, Operation]:
+    """A new record (with the client's uuid, if it chose one) and its create
+    operation, committed together."""
+    if uuid is not None:
+        resource.uuid = uuid
+    session.add(resource)
+    session.flush()
+    operation = record(session, resource, Action.CREATE)
+    session.commit()
+    return resource, operation
 
 
 def refuse_if_busy(session: Session, resource: Record) -> None:

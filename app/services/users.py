@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.services import children
+from app.services import children, operations
 from app.services.errors import Conflict
 from core import scram
 from core.models import Action, Database, Instance, Operation, Status, User
@@ -23,7 +23,7 @@ def create_user(
         password_verifier=scram.verifier(data["password"]),
         status=Status.NEW,
     )
-    return children.add(session, user, uuid)
+    return operations.created(session, user, uuid)
 
 
 def update_user(session: Session, user: User, changes: dict[str, Any]) -> Operation:
