@@ -122,6 +122,9 @@ class Writer(threading.Thread):
                 time.sleep(0.05)
             time.sleep(0.02)
 
+    def first_write_after(self, moment: float) -> float | None:
+        return min((t for _, t, _ in self.committed if t > moment), default=None)
+
     def first_write_elsewhere(self, address: str) -> float | None:
         return min((t for _, t, server in self.committed if server != address), default=None)
 
