@@ -139,6 +139,10 @@ service_ssh_key
 secret_key
 start_redis
 start_postgresql
-DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>/dev/null
+# Quiet when it works; when it fails, what it said.
+if ! migrated=$(DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>&1); then
+    printf '%s\n' "$migrated" >&2
+    say "the schema migration failed (above)"; exit 1
+fi
 chmod 600 "$DATA_DIR"/dbaas.db* 2>/dev/null || true
 say "ready (data in $DATA_DIR)"
