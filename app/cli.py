@@ -3,7 +3,6 @@
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +10,7 @@ import click
 from app import migrate
 from app.services import tokens, versions
 from core import config as config_module
+from core.config import DataDir
 from core.database import writing_session
 
 
@@ -55,7 +55,7 @@ def serve(config: dict, host: str, port: int, threads: int, workers: int) -> Non
     """Serve the API with a production WSGI server (waitress)."""
     from app import server
 
-    data_dir = Path(config["DATA_DIR"])
+    data_dir = DataDir.of(config).root
     if not data_dir.is_dir() or not os.access(data_dir, os.W_OK):
         raise click.ClickException(
             f"the data directory {data_dir} does not exist or is not writable: prepare "

@@ -1,9 +1,11 @@
-"""Per-request sessions for Flask, on the core engine."""
+"""A request's unit of work: its sessions on the core engine, and the hand-off of the
+operations it committed to the queue."""
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import queue
 from core.database import make_engine, writer
 from core.models import Operation
 
@@ -48,16 +50,24 @@ def get_db(app: Flask) -> Database:
 
 def session() -> Session:
     """The current request's session."""
-    from flask import current_app
-
     return get_db(current_app).session
 
 
 def separate_writer() -> Session:
     """A writing session of its own, beside the request's (close it: ``with``)."""
-    from flask import current_app
-
     return get_db(current_app).write_sessionmaker()
+
+
+def dispatch(operation: Operation | None) -> None:
+    """Hand a committed operation to the queue (or leave it in the outbox). Inside
+    OneTransaction, once that has committed: a worker must never see a job first."""
+    if operation is None:
+        return
+    later = g.get("dispatch_after_commit")
+    if later is not None:
+        later.append(operation.id)
+        return
+    queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)
 
 
 class OneTransaction:
@@ -96,7 +106,5 @@ class OneTransaction:
             self.connection.close()
             operations = g.pop("dispatch_after_commit", [])
         if kind is None:
-            from app.api.common import dispatch  # the queue hand-off lives with the API
-
             for operation_id in operations:
                 dispatch(session().get(Operation, operation_id))

@@ -69,10 +69,6 @@ class Settings(Mapping):
     # Served by the app itself from the swagger-ui-bundle package: no CDN needed.
     OPENAPI_SWAGGER_UI_URL: str = field(default="/docs/static/", metadata=FIXED)
 
-    @property
-    def data_dir(self) -> "DataDir":
-        return DataDir(Path(self.DATA_DIR))
-
     def __getitem__(self, name: str) -> Any:
         if name not in NAMES:
             raise KeyError(name)

@@ -1,15 +1,16 @@
 """`dbaas worker`: an RQ worker, plus a thread that keeps the queue honest: it relays
 the outbox every few seconds and runs the recovery sweep every half minute."""
 
+import functools
 import logging
 import os
 import threading
 import time
-from pathlib import Path
 
 from rq import Worker
 from sqlalchemy.orm import Session
 
+from core.config import DataDir
 from core.database import make_engine, writer, writing_session
 from core.queue import JobQueue, relay_outbox
 from jobs import providers, recovery
@@ -25,18 +26,15 @@ SWEEP_INTERVAL = 30.0
 # good, and the job hangs before its first line. So a fork waits for the keeper's
 # round to end, and no round starts during a fork.
 between_rounds = threading.Lock()
-_fork_guard_installed = False
 
 
+@functools.cache  # once per process
 def guard_forks() -> None:
-    global _fork_guard_installed
-    if not _fork_guard_installed:
-        os.register_at_fork(
-            before=between_rounds.acquire,
-            after_in_parent=between_rounds.release,
-            after_in_child=between_rounds.release,
-        )
-        _fork_guard_installed = True
+    os.register_at_fork(
+        before=between_rounds.acquire,
+        after_in_parent=between_rounds.release,
+        after_in_child=between_rounds.release,
+    )
 
 
 def _keeper(settings: dict, job_queue: JobQueue, stop: threading.Event) -> None:
@@ -62,7 +60,7 @@ def preflight(settings: dict) -> list[str]:
     except (ValueError, PoolExhausted) as exc:
         return [str(exc)]
     problems = []
-    if not Path(settings["DATA_DIR"]).is_dir():
+    if not DataDir.of(settings).root.is_dir():
         problems.append(f"the data directory {settings['DATA_DIR']} does not exist")
     if provider.uses_service_key() and not provider.ssh_key().is_file():
         problems.append(f"no SSH key for logging in to nodes at {provider.ssh_key()}")

@@ -12,7 +12,6 @@ from flask.views import MethodView
 from app.api.common import (
     ListQuerySchema,
     check_if_match,
-    dispatch,
     etag,
     next_marker_header,
     paginate,
@@ -21,7 +20,8 @@ from app.api.common import (
 from app.extension import Blueprint, idempotent
 from app.services import children
 from app.services.references import INSTANCES_PATH
-from app.sessions import session
+from app.sessions import dispatch, session
+from core.operations import TARGETS
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ChildResource:
 
     @property
     def kind(self) -> str:
-        return children.KINDS[self.model]
+        return TARGETS[self.model]
 
 
 def blueprint(resource: ChildResource, import_name: str) -> Blueprint:

@@ -1,4 +1,4 @@
-"""Shared schema fields, list paging, ETags and the hand-off of operations to the queue."""
+"""Shared schema fields, list paging and ETags."""
 
 import hashlib
 import json
@@ -8,7 +8,7 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, g, request
+from flask import current_app, request
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
@@ -17,8 +17,8 @@ from app.services import instances, references
 from app.services.errors import Invalid
 from app.services.references import canonical_uuid
 from app.sessions import session
-from core import queue, rules
-from core.models import Operation, Status
+from core import rules
+from core.models import Status
 
 
 def documented(pattern: re.Pattern, words: str = "") -> dict:
@@ -184,18 +184,6 @@ def next_marker_header() -> dict[str, str]:
 def project_instance(instance_uuid) -> Any:
     """The token's project's instance named in the path (404 otherwise)."""
     return instances.get_instance(session(), project_id(), str(instance_uuid))
-
-
-def dispatch(operation: Operation | None) -> None:
-    """Hand a committed operation to the queue (or leave it in the outbox). Inside
-    OneTransaction, once that has committed: a worker must never see a job first."""
-    if operation is None:
-        return
-    later = g.get("dispatch_after_commit")
-    if later is not None:
-        later.append(operation.id)
-        return
-    queue.enqueue(session(), current_app.extensions["dbaas_queue"], operation)
 
 
 # Columns an ETag never covers: a digest should not depend on secret material.

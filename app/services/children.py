@@ -13,9 +13,9 @@ from app.services.projects import take_client_uuid, take_instance_reference, tak
 from app.services.references import canonical_uuid
 from core import lifecycle
 from core.models import Action, Database, Instance, Operation, User
+from core.operations import TARGETS
 
 Child = User | Database
-KINDS: dict[type, str] = {User: "user", Database: "database"}
 
 
 def of_instance(model: type[Child], instance: Instance) -> Select:
@@ -27,7 +27,7 @@ def get(session: Session, model: type[Child], instance: Instance, uuid: str) -> 
         of_instance(model, instance).where(model.uuid == canonical_uuid(uuid))
     ).first()
     if record is None:
-        raise NotFound(f"No such {KINDS[model]}.")
+        raise NotFound(f"No such {TARGETS[model]}.")
     return record
 
 
@@ -48,7 +48,7 @@ def take_create_fields(
     take_instance_reference(data, instance.uuid)
     if session.scalars(of_instance(model, instance).where(model.name == data["name"])).first():
         raise Conflict(
-            f"The instance has a {KINDS[model]} named '{data['name']}'.",
+            f"The instance has a {TARGETS[model]} named '{data['name']}'.",
             {"name": ["Already taken."]},
         )
     return uuid, data

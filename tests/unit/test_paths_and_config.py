@@ -87,7 +87,7 @@ def test_settings_are_typed_frozen_and_name_what_is_wrong(monkeypatch):
     settings = config.load({"DATA_DIR": "/srv/dbaas"})
     assert settings.HEARTBEAT_INTERVAL == 2.5 and settings["HEARTBEAT_INTERVAL"] == 2.5
     assert settings.API_TITLE.startswith("dbaas")
-    assert settings.data_dir.runs == config.Path("/srv/dbaas/runs")
+    assert config.DataDir.of(settings).runs == config.Path("/srv/dbaas/runs")
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.DATA_DIR = "/elsewhere"
     with pytest.raises(ValueError, match="unknown settings: DATA_DIRS"):

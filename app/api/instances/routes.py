@@ -3,7 +3,6 @@ from flask.views import MethodView
 from app.api.common import (
     ListQuerySchema,
     check_if_match,
-    dispatch,
     etag,
     next_marker_header,
     paginate,
@@ -12,7 +11,7 @@ from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, Inst
 from app.extension import Blueprint, idempotent, project_id
 from app.services import instances
 from app.services.references import INSTANCES_PATH
-from app.sessions import session
+from app.sessions import dispatch, session
 from core.models import Instance
 
 blp = Blueprint(
