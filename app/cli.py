@@ -10,6 +10,7 @@ import click
 from app import migrate
 from app.services import tokens, versions
 from core import config as config_module
+from core import tls
 from core.config import DataDir
 from core.database import writing_session
 
@@ -23,6 +24,7 @@ def _prepare(config: dict) -> None:
     migrate.upgrade(config["DATABASE_URL"])
     with _session(config) as session:
         versions.load_default_catalogue(session)
+    tls.root(config)
 
 
 @click.group()
@@ -222,6 +224,28 @@ def db_upgrade(config: dict) -> None:
     """Apply the schema migrations."""
     migrate.upgrade(config["DATABASE_URL"])
     click.echo("database schema is up to date", err=True)
+
+
+@main.group()
+def ca() -> None:
+    """The service's certificate authority (clients verify nodes with it)."""
+
+
+@ca.command("init")
+@click.pass_obj
+def ca_init(config: dict) -> None:
+    """Make the root CA if there is none (its key encrypted with the secret key)."""
+    existed = DataDir.of(config).ca_certificate.exists()
+    tls.root(config)
+    if not existed:
+        click.echo(f"made the root CA {DataDir.of(config).ca_certificate}", err=True)
+
+
+@ca.command("show")
+@click.pass_obj
+def ca_show(config: dict) -> None:
+    """The root CA's certificate, PEM."""
+    click.echo(tls.root(config).certificate, nl=False)
 
 
 def _add_client_commands() -> None:

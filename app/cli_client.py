@@ -5,6 +5,7 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -142,18 +143,40 @@ def instances_show(instance: str) -> None:
     _show(_client().get(f"{INSTANCES_PATH}/{instance}"))
 
 
+PEM = "application/x-pem-file"
+
+
+@instances.command("ca")
+@click.argument("instance")
+@api_errors
+def instances_ca(instance: str) -> None:
+    """The CA certificate (PEM) that verifies the instance's nodes: `> ca.pem`."""
+    click.echo(_client().text(f"{INSTANCES_PATH}/{instance}/ca", PEM), nl=False)
+
+
 @instances.command("uri")
 @click.argument("instance")
 @click.option("--user", help="Log in as this user.")
 @click.option("--database", default="postgres", show_default=True)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False),
+    help="The CA certificate's file, written if missing  [default: ~/.dbaas/ca-INSTANCE.pem]",
+)
 @api_errors
-def instances_uri(instance: str, user: str | None, database: str) -> None:
-    """The instance's connection URI (always the primary), for psql and drivers; no
-    password in it: psql asks, or reads PGPASSWORD."""
-    uri = _client().get(f"{INSTANCES_PATH}/{instance}").get("connection_uri")
+def instances_uri(instance: str, user: str | None, database: str, ca_file: str | None) -> None:
+    """The instance's connection URI (always the primary, over verified TLS), for psql
+    and drivers; no password in it: psql asks, or reads PGPASSWORD."""
+    client = _client()
+    found = client.get(f"{INSTANCES_PATH}/{instance}")
+    uri = found.get("connection_uri")
     if not uri:
         raise ApiError(409, {"message": "the instance is not ACTIVE: no connection URI yet"})
-    click.echo(with_login(uri, user, database))
+    path = Path(ca_file or Path.home() / ".dbaas" / f"ca-{found['uuid']}.pem").absolute()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(client.text(f"{INSTANCES_PATH}/{found['uuid']}/ca", PEM))
+    click.echo(with_login(uri, user, database, sslrootcert=str(path)))
 
 
 @instances.command("update")

@@ -57,11 +57,22 @@ class Client:
     def request(self, method: str, path: str, body: dict | None = None) -> Any:
         return self._send(method, path, body)[0]
 
-    def _send(self, method: str, path: str, body: dict | None = None) -> tuple[Any, dict]:
+    def text(self, path: str, accept: str) -> str:
+        """A GET whose answer is not JSON (a PEM certificate)."""
+        return self._send("GET", path, accept=accept, raw=True)[0].decode()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        accept: str = "application/json",
+        raw: bool = False,
+    ) -> tuple[Any, dict]:
         # The scheme was checked in __init__: http(s) only.
         request = urllib.request.Request(self.url + path, method=method)  # noqa: S310
         request.add_header("Authorization", f"Bearer {self.token}")
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", accept)
         if body is not None:
             request.data = json.dumps(body).encode()
             request.add_header("Content-Type", "application/json")
@@ -74,6 +85,8 @@ class Client:
             except ValueError:
                 detail = {}
             raise ApiError(error.code, detail if isinstance(detail, dict) else {}) from None
+        if raw:
+            return content, headers
         return (json.loads(content) if content else None), headers
 
     def get(self, path: str) -> Any:
@@ -161,10 +174,16 @@ def progress_line(resource: dict, operation: dict | None) -> str:
     return line
 
 
-def with_login(uri: str, user: str | None, database: str) -> str:
-    """The instance's URI with a user and a database in it (never a password)."""
+def with_login(uri: str, user: str | None, database: str, sslrootcert: str | None = None) -> str:
+    """The instance's URI with a user, a database and the CA file in it (never a
+    password)."""
     parts = urllib.parse.urlsplit(uri)
     hosts = parts.netloc.rsplit("@", 1)[-1]
     who = f"{urllib.parse.quote(user, safe='')}@" if user else ""
     path = "/" + urllib.parse.quote(database, safe="")
-    return urllib.parse.urlunsplit((parts.scheme, who + hosts, path, parts.query, ""))
+    query = urllib.parse.parse_qsl(parts.query)
+    if sslrootcert:
+        query = [(k, v) for k, v in query if k != "sslrootcert"] + [("sslrootcert", sslrootcert)]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, who + hosts, path, urllib.parse.urlencode(query, safe="/"), "")
+    )

@@ -126,6 +126,16 @@ class DataDir:
         return self.root / "secret.key"
 
     @property
+    def ca_certificate(self) -> Path:
+        """The service's root CA certificate (clients trust it)."""
+        return self.root / "tls" / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        """The root CA's key, encrypted with the secret key."""
+        return self.root / "tls" / "ca.key.fernet"
+
+    @property
     def nodes(self) -> Path:
         """Lab machines' state, one directory per node."""
         return self.root / "nodes"

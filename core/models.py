@@ -177,11 +177,12 @@ class Instance(Timestamped, Base):
 
     @property
     def connection_uri(self) -> str | None:
-        """libpq multi-host URI that always reaches the primary (no user, no password)."""
+        """libpq multi-host URI that always reaches the primary (no user, no password),
+        over TLS with the node verified by its address (the CA: GET .../ca)."""
         if self.status != "ACTIVE" or not self.ipsv4:
             return None
         hosts = ",".join(f"{address}:5432" for address in self.ipsv4)
-        return f"postgresql://{hosts}/postgres?target_session_attrs=read-write"
+        return f"postgresql://{hosts}/postgres?target_session_attrs=read-write&sslmode=verify-full"
 
 
 class InstanceSecret(Base):

@@ -48,22 +48,30 @@ def keyed_digest(settings: dict[str, Any], data: bytes) -> str:
     return hmac.new(_key(settings), data, hashlib.sha256).hexdigest()
 
 
+def cipher(settings: dict[str, Any]) -> Fernet:
+    """What encrypts internal secrets at rest."""
+    return Fernet(_key(settings))
+
+
 def credentials(session: Session, instance: Instance, settings: dict[str, Any]) -> dict[str, str]:
     """The instance's internal credentials, made on first use (then kept)."""
-    cipher = Fernet(_key(settings))
+    box = cipher(settings)
     stored = {
         row.name: row
         for row in session.scalars(
-            select(InstanceSecret).where(InstanceSecret.instance_id == instance.id)
+            select(InstanceSecret).where(
+                InstanceSecret.instance_id == instance.id,
+                InstanceSecret.name.in_(INTERNAL_CREDENTIALS),
+            )
         )
     }
     for name in INTERNAL_CREDENTIALS:
         if name not in stored:
             value = secrets.token_urlsafe(24)
             row = InstanceSecret(
-                instance_id=instance.id, name=name, ciphertext=cipher.encrypt(value.encode())
+                instance_id=instance.id, name=name, ciphertext=box.encrypt(value.encode())
             )
             session.add(row)
             stored[name] = row
     session.commit()
-    return {name: cipher.decrypt(row.ciphertext).decode() for name, row in stored.items()}
+    return {name: box.decrypt(row.ciphertext).decode() for name, row in stored.items()}

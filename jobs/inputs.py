@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import secrets as core_secrets
+from core import tls
 from core.config import DataDir
 from core.lifecycle import target_of
 from core.models import Instance, Operation, Target
@@ -136,6 +137,13 @@ def extravars(
     credentials = core_secrets.credentials(session, instance, settings)
     variables["dbaas_credentials"] = credentials
     secrets: tuple[str, ...] = tuple(credentials.values())
+    placed = [n for n in staying(instance) if n.address]
+    if placed:
+        certificates = tls.instance_certificates(session, instance, placed, settings)
+        variables["dbaas_tls"] = certificates
+        # Whole keys, and each line of them: a message may quote a part.
+        for issued in certificates["nodes"].values():
+            secrets += (issued["key"], *tls.key_lines(issued["key"]))
     target = target_of(session, operation)
     if operation.target == Target.USER and target is not None:
         variables["dbaas_user"] = {

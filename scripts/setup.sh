@@ -10,6 +10,8 @@ APT_PACKAGES=(python3 python3-venv python3-dev gcc curl jq openssh-client redis-
               postgresql postgresql-client
               # the nspawn lab: root images, nodes, their disks and network
               debootstrap systemd-container iproute2 util-linux e2fsprogs
+              # isolation of the lab's instances from each other (the bridge's filter)
+              nftables
               # `vagrant validate` of the Vagrantfile (the VMs themselves need a hypervisor)
               vagrant vagrant-libvirt)
 
@@ -145,4 +147,6 @@ if ! migrated=$(DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas db upgrade 2>&1); then
     say "the schema migration failed (above)"; exit 1
 fi
 chmod 600 "$DATA_DIR"/dbaas.db* 2>/dev/null || true
+# The root CA: clients verify the nodes' certificates with it.
+DBAAS_DATA_DIR=$DATA_DIR .venv/bin/dbaas ca init
 say "ready (data in $DATA_DIR)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab import REPOSITORY, detach_node, free_subnet
+from tests.support.lab import REPOSITORY, detach_node, free_subnet, remove_firewall
 from tests.support.pipeline import Pipeline
 
 NSPAWN_NODE = REPOSITORY / "core" / "nspawn_node.py"
@@ -19,6 +19,7 @@ def remove_lab(data_dir: Path, bridge: str) -> None:
         subprocess.run([sys.executable, str(NSPAWN_NODE), "stop", str(node)], capture_output=True)
         detach_node(node)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    remove_firewall(bridge)
 
 
 @pytest.fixture

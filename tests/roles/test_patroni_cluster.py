@@ -2,9 +2,15 @@
 runs: its shape, its authentication, an SRE's plaintext password, running again, and
 failover when the primary's node stops cleanly or dies. Everything is removed after."""
 
+import secrets
+import ssl
+import urllib.error
+import urllib.request
+
 import psycopg
 import pytest
 
+from core import tls
 from tests.support.cluster import (
     CREDENTIALS,
     cluster_vars,
@@ -22,10 +28,73 @@ def lab(tmp_path):
         yield lab
 
 
-def login(address: str, user: str, password: str | None, dbname: str = "postgres"):
+def login(lab: Lab, address: str, user: str, password: str | None, **options):
+    settings = {"dbname": "postgres", "sslmode": "verify-full", "sslrootcert": lab.ca_file}
     return psycopg.connect(
-        host=address, port=5432, user=user, password=password, dbname=dbname, connect_timeout=5
+        host=address,
+        port=5432,
+        user=user,
+        password=password,
+        connect_timeout=5,
+        **{**settings, **options},
     )
+
+
+def tls_client(lab: Lab, certificate: tls.Issued | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=lab.ca_file)
+    if certificate is not None:
+        directory = lab.tmp_path / secrets.token_hex(4)
+        directory.mkdir()
+        (directory / "cert.pem").write_text(certificate.certificate)
+        (directory / "key.pem").write_text(certificate.key)
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def etcd_answers(lab: Lab, address: str, certificate: tls.Issued | None) -> bool:
+    """Whether etcd's client port answers a request over TLS made with this client
+    certificate (or none)."""
+    url = f"https://{address}:2379/version"
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=tls_client(lab, certificate)):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def check_tls_and_authentication(lab: Lab) -> None:
+    """Clients only over verified TLS; etcd only with this instance's certificates;
+    Patroni's REST writes only with its credential."""
+    address = lab.nodes[0]["address"]
+    superuser = CREDENTIALS["superuser"]
+    with login(lab, address, "postgres", superuser) as conn:
+        (version,) = conn.execute(
+            "select version from pg_stat_ssl where pid = pg_backend_pid()"
+        ).fetchone()
+        assert version in ("TLSv1.2", "TLSv1.3")
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        login(lab, address, "postgres", superuser, sslmode="disable")
+    # The certificate names the node: the same server under another name is refused.
+    with pytest.raises(psycopg.OperationalError, match="does not match host name"):
+        login(lab, "wrong.example", "postgres", superuser, hostaddr=address)
+    # A CA the client does not know: refused.
+    other = lab.tmp_path / "other-ca.pem"
+    other.write_text(tls.new_root().certificate)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        login(lab, address, "postgres", superuser, sslrootcert=other)
+
+    own = lab.tls["nodes"][lab.nodes[1]["name"]]
+    assert etcd_answers(lab, address, tls.Issued(own["certificate"], own["key"]))
+    assert not etcd_answers(lab, address, None)
+    # The same root, another instance's CA: what a node of another instance holds.
+    stranger_ca = tls.new_instance_ca(lab.root, "another-instance")
+    stranger = tls.new_node_certificate(stranger_ca, "stranger", "172.30.213.250")
+    assert not etcd_answers(lab, address, stranger)
+
+    request = urllib.request.Request(f"https://{address}:8008/restart", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5, context=tls_client(lab))
+    assert refused.value.code == 401
 
 
 def primary(lab: Lab):
@@ -41,6 +110,7 @@ def test_sync_cluster_shape_auth_reruns_and_failover(lab):
     outcome, tracker = lab.play("instance_create.yml", **variables)
     assert outcome.status == "successful", tracker.failure
     assert tracker.changed == [], tracker.changed
+    check_tls_and_authentication(lab)
 
     # One primary streaming to two replicas, one of them synchronous.
     with primary(lab) as conn:
@@ -54,10 +124,10 @@ def test_sync_cluster_shape_auth_reruns_and_failover(lab):
         conn.execute("create role md5_user login password 'md5-Pass-1'")
     address = lab.nodes[0]["address"]
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        login(address, "md5_user", "md5-Pass-1")
+        login(lab, address, "md5_user", "md5-Pass-1")
     # No trust: without a password nobody gets in, not even the superuser.
     with pytest.raises(psycopg.OperationalError, match="no password supplied"):
-        login(address, "postgres", None)
+        login(lab, address, "postgres", None)
 
     # An SRE's plaintext password: the role stores only a verifier made from it.
     password = "sre-Plain-pass-9"
@@ -73,15 +143,15 @@ def test_sync_cluster_shape_auth_reruns_and_failover(lab):
     outcome, tracker = lab.play("user_create.yml", **sre)
     assert outcome.status == "successful" and tracker.changed == []
     for node in lab.nodes:
-        with login(node["address"], "sre_app", password) as conn:
+        with login(lab, node["address"], "sre_app", password) as conn:
             assert conn.execute("select current_user").fetchone() == ("sre_app",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        login(address, "sre_app", password + "x")
+        login(lab, address, "sre_app", password + "x")
 
     # A write asked for while the primary moves lands on the new primary: the playbook
     # waits for a leader out of recovery and writes only over a read-write connection.
     old = wait_healthy(lab, sync=1)
-    rest(lab.nodes[0]["address"], "/switchover", "POST", {"leader": old})
+    rest(lab, lab.nodes[0]["address"], "/switchover", "POST", {"leader": old})
     outcome, tracker = lab.play(
         "user_create.yml", pg_user_name="after_switch", pg_user_password=password
     )

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 import urllib.request
@@ -31,15 +32,16 @@ def cluster_vars(lab: Lab, sync: int = 1) -> dict:
     }
 
 
-def rest(address: str, path: str, method: str = "GET", body: dict | None = None):
-    """Patroni's REST API; writes authenticate with the instance's REST credential."""
-    request = urllib.request.Request(f"http://{address}:8008{path}", method=method)
+def rest(lab: Lab, address: str, path: str, method: str = "GET", body: dict | None = None):
+    """Patroni's REST API over TLS; writes authenticate with the REST credential."""
+    request = urllib.request.Request(f"https://{address}:8008{path}", method=method)
     if body is not None:
         request.data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")
         token = b64encode(f"dbaas:{CREDENTIALS['rest']}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=5) as answer:
+    context = ssl.create_default_context(cafile=lab.ca_file)
+    with urllib.request.urlopen(request, timeout=5, context=context) as answer:
         content = answer.read()
     try:
         return json.loads(content)
@@ -53,7 +55,7 @@ def superuser_conninfo(lab: Lab, dbname: str = "postgres", hosts: list[str] = ()
     return (
         f"host={hosts} port=5432 dbname={dbname} user=postgres "
         f"password={CREDENTIALS['superuser']} target_session_attrs=read-write "
-        "connect_timeout=2 tcp_user_timeout=2000"
+        f"connect_timeout=2 tcp_user_timeout=2000 sslmode=verify-full sslrootcert={lab.ca_file}"
     )
 
 
@@ -63,7 +65,7 @@ def wait_healthy(lab: Lab, sync: int = 1, timeout: float = 120) -> str:
     while time.monotonic() < deadline:
         for node in lab.nodes:
             try:
-                members = rest(node["address"], "/cluster")["members"]
+                members = rest(lab, node["address"], "/cluster")["members"]
             except OSError:
                 continue
             if (
@@ -158,7 +160,7 @@ def lose_primary(lab: Lab, how: str, timeout: float = 90) -> dict:
     time.sleep(2)
     lost_at = time.monotonic()
     if how == "switchover":
-        rest(old_address, "/switchover", "POST", {"leader": leader})
+        rest(lab, old_address, "/switchover", "POST", {"leader": leader})
     else:
         HOW[how](init_pid(lab, leader))
     deadline = lost_at + timeout

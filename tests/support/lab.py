@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import nspawn_node
+from core import nspawn_node, tls
 from jobs import inputs
 from jobs.events import RunTracker
 from jobs.runner import run_playbook
@@ -37,6 +37,20 @@ def ssh(key: Path, address: str, command: str, check: bool = True) -> subprocess
         timeout=60,
         check=check,
     )
+
+
+def lab_certificates(instance_uuid: str, nodes: list[dict], root: tls.Issued) -> dict:
+    """The dbaas_tls the worker would hand over: the root's certificate, the instance's
+    CA, one certificate per node."""
+    instance_ca = tls.new_instance_ca(root, instance_uuid)
+    issued = {
+        n["name"]: tls.new_node_certificate(instance_ca, n["name"], n["address"]) for n in nodes
+    }
+    return {
+        "ca_certificate": root.certificate,
+        "instance_ca_certificate": instance_ca.certificate,
+        "nodes": {name: {"certificate": i.certificate, "key": i.key} for name, i in issued.items()},
+    }
 
 
 def free_subnet() -> ipaddress.IPv4Network:
@@ -68,6 +82,10 @@ class Lab:
         self.image_cache_dir = "/var/cache/dbaas/images"
         self.runs = 0
         self.seen_processes: set[tuple[int, str]] = set()
+        self.root = tls.new_root()
+        self.tls = lab_certificates(self.instance_uuid, self.nodes, self.root)
+        self.ca_file = tmp_path / "ca.pem"
+        self.ca_file.write_text(self.tls["ca_certificate"])
 
     def remember_processes(self) -> None:
         """Note each node's init and nspawn (PID, start time) while they run."""
@@ -105,6 +123,7 @@ class Lab:
                 "ssh_public_key": self.key.with_suffix(".pub").read_text(),
             },
             # A test's bridge goes with its last node (the service keeps its own).
+            "dbaas_tls": self.tls,
             "node_nspawn_remove_bridge": True,
             "node_libvirt_remove_bridge": True,
         }
@@ -195,6 +214,7 @@ class Lab:
             "interfaces": interfaces,
             "addresses": [a for a in addresses.stdout.splitlines() if network_prefix in a],
             "files": files,
+            "nftables": [firewall_table(self.bridge)] if firewall_exists(self.bridge) else [],
         }
 
     def force_clean(self) -> None:
@@ -207,6 +227,25 @@ class Lab:
         for node in self.nodes:
             detach_node(self.state_dir / node["name"])
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        remove_firewall(self.bridge)
+
+
+def firewall_table(bridge: str) -> str:
+    """The lab_firewall role's nftables table for a bridge."""
+    return "dbaas_" + "".join(c if c.isalnum() else "_" for c in bridge)
+
+
+def firewall_exists(bridge: str) -> bool:
+    listed = subprocess.run(
+        ["nft", "list", "table", "bridge", firewall_table(bridge)], capture_output=True
+    )
+    return listed.returncode == 0
+
+
+def remove_firewall(bridge: str) -> None:
+    subprocess.run(
+        ["nft", "delete", "table", "bridge", firewall_table(bridge)], capture_output=True
+    )
 
 
 def _same_process(pid: int, started: str) -> bool:

@@ -1,3 +1,4 @@
+from flask import Response, current_app
 from flask.views import MethodView
 
 from app.api.common import (
@@ -12,7 +13,10 @@ from app.extension import Blueprint, idempotent, project_id
 from app.services import instances
 from app.services.references import INSTANCES_PATH
 from app.sessions import dispatch, session
+from core import tls
 from core.models import Instance
+
+PEM = "application/x-pem-file"
 
 blp = Blueprint(
     "instances",
@@ -74,3 +78,17 @@ class InstanceById(MethodView):
         """Delete an instance: IN_PROGRESS until its machines are gone, then 404"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
         dispatch(instances.delete_instance(session(), instance))
+
+
+@blp.route("/<uuid:instance_uuid>/ca")
+class InstanceCa(MethodView):
+    @blp.response(
+        200,
+        content_type=PEM,
+        description="The CA certificate (PEM) that verifies the instance's nodes: "
+        "use it as libpq's sslrootcert with sslmode=verify-full",
+    )
+    def get(self, instance_uuid):
+        """The CA certificate that verifies the instance's nodes"""
+        instances.get_instance(session(), project_id(), str(instance_uuid))
+        return Response(tls.root(current_app.config).certificate, mimetype=PEM)
