@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from app import migrate
-from app.services import tokens, versions
+from app.services import quotas, tokens, versions
+from app.services.errors import ServiceError
 from core import config as config_module
 from core import tls
 from core.config import DataDir
@@ -224,6 +225,48 @@ def db_upgrade(config: dict) -> None:
     """Apply the schema migrations."""
     migrate.upgrade(config["DATABASE_URL"])
     click.echo("database schema is up to date", err=True)
+
+
+@main.group("quotas")
+def quotas_group() -> None:
+    """Projects' quotas (defaults: DBAAS_QUOTA_*)."""
+
+
+def _print_quota(shown: dict) -> None:
+    for name, limit in shown["limits"].items():
+        click.echo(f"{name:10} {shown['usage'][name]:>8} of {limit}")
+
+
+@quotas_group.command("set")
+@click.argument("project")
+@click.option("--instances", type=click.IntRange(min=0))
+@click.option("--nodes", type=click.IntRange(min=0))
+@click.option("--cpu", type=click.IntRange(min=0), help="Cores over all nodes.")
+@click.option("--ram", type=click.IntRange(min=0), help="MB over all nodes.")
+@click.option("--disk", type=click.IntRange(min=0), help="GB of data disk over all nodes.")
+@click.option("--default", "defaults", multiple=True, help="Put this limit back to the default.")
+@click.pass_obj
+def quotas_set(config: dict, project: str, defaults: tuple[str, ...], **limits) -> None:
+    """Set a project's limits; the others keep theirs."""
+    changes = {name: value for name, value in limits.items() if value is not None}
+    changes.update({name: None for name in defaults})
+    if not changes:
+        raise click.UsageError("give at least one limit")
+    with _session(config) as session:
+        try:
+            quotas.set_limits(session, project, changes)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
+        _print_quota(quotas.show(session, project, config))
+
+
+@quotas_group.command("show")
+@click.argument("project")
+@click.pass_obj
+def quotas_show(config: dict, project: str) -> None:
+    """A project's usage and limits."""
+    with _session(config) as session:
+        _print_quota(quotas.show(session, project, config))
 
 
 @main.group()

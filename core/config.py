@@ -56,6 +56,17 @@ class Settings(Mapping):
     STATIC_HOSTS: str = ""
     LIBVIRT_URI: str = "qemu:///system"
     # Seconds an Ansible run may take, by action, before it is stopped.
+    # Each project's quotas unless an admin set others (`dbaas quotas set`): instances,
+    # nodes, and the sums over its nodes of cores, RAM (MB) and data disk (GB).
+    QUOTA_INSTANCES: int = 20
+    QUOTA_NODES: int = 60
+    QUOTA_CPU: int = 128
+    QUOTA_RAM: int = 262_144
+    QUOTA_DISK: int = 10_240
+    # What this host keeps for itself (the control plane, page cache) when it decides
+    # whether the lab nodes' memory fits: MB.
+    RESERVED_RAM: int = 2048
+
     RUN_TIMEOUT_CREATE: float = 3600
     RUN_TIMEOUT_UPDATE: float = 3600
     RUN_TIMEOUT_DELETE: float = 1200

@@ -125,6 +125,19 @@ class Token(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Quota(Timestamped, Base):
+    """A project's limits set by an admin; a NULL limit is the configured default."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instances: Mapped[int | None] = mapped_column(Integer, default=None)
+    nodes: Mapped[int | None] = mapped_column(Integer, default=None)
+    cpu: Mapped[int | None] = mapped_column(Integer, default=None)
+    ram: Mapped[int | None] = mapped_column(Integer, default=None)
+    disk: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
 class Version(Timestamped, Base):
     __tablename__ = "versions"
 

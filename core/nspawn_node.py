@@ -20,6 +20,7 @@ nspawn, and SIGKILL to it ends the node's whole PID namespace at once.
 Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -185,10 +186,30 @@ def limit(name: str, ram_mb: int, cpus: float) -> None:
     (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * CFS_PERIOD_US)))
 
 
-def _join_cgroups(name: str) -> None:
-    """In the child before it runs nspawn: the node and all it starts inherit them."""
+def descendants(pid: int) -> list[int]:
+    """The process and all its descendants, from one scan of /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                int(stat.parent.name)
+            )
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+def confine(name: str, pids: list[int]) -> None:
+    """Move the node's processes into its cgroups; what they start later inherits them.
+    (nspawn puts its payload back into its own cgroup in each legacy hierarchy when it
+    starts, so joining before nspawn runs is not enough.)"""
     for group in cgroups(name).values():
-        (group / "cgroup.procs").write_text(str(os.getpid()))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # a process that just ended
+                (group / "cgroup.procs").write_text(str(pid))
 
 
 def remove_cgroups(name: str) -> None:
@@ -227,7 +248,6 @@ def start(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # outlives the worker, the API and this script
-        preexec_fn=lambda: _join_cgroups(name),  # noqa: PLW1509 (writes one file, no locks)
     )
     _record(state, "nspawn.pid", nspawn.pid)
     deadline = time.monotonic() + 30
@@ -237,6 +257,7 @@ def start(
         for child in children(nspawn.pid):
             if _command_name(child) == "systemd":
                 _record(state, "init.pid", child)
+                confine(name, [nspawn.pid, *descendants(child)])
                 return "started"
         if nspawn.poll() is not None:
             sys.exit(f"systemd-nspawn exited with {nspawn.returncode}; see {state}/console.log")
@@ -306,6 +327,10 @@ def main(argv: list[str]) -> None:
         print(start(name, root, bridge, disk, Path(state), int(ram_mb), float(cpus)))
         if not wait_for_sshd(address, float(boot_timeout)):
             sys.exit(f"the node's sshd on {address} did not answer within {boot_timeout} s")
+        # Whatever the init forked before it was moved, and a node found running.
+        init = node_init(Path(state))
+        if init:
+            confine(name, descendants(init))
     elif command == "stop":
         print(stop(Path(argv[2])))
     elif command == "status":

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.services import operations
+from app.services import operations, quotas
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
@@ -59,21 +59,28 @@ def _refuse_taken_name(session: Session, project_id: str, name: str) -> None:
         raise Conflict(f"The project has an instance named '{name}'.", {"name": ["Already taken."]})
 
 
+def _usage(fields) -> quotas.Usage:
+    return quotas.Usage.of(
+        fields["cpu"], fields["ram"], fields["disk_size"], fields["nodes_number"]
+    )
+
+
 def create_instance(
-    session: Session, project_id: str, data: dict[str, Any]
+    session: Session, project_id: str, data: dict[str, Any], settings: dict[str, Any]
 ) -> tuple[Instance, Operation]:
     data = dict(data)
     take_project_id(data, project_id)
     uuid = take_client_uuid(session, data)
     _refuse_taken_name(session, project_id, data["name"])
     data["version"] = resolve_version(session, data["version"])
+    quotas.check(session, project_id, settings, quotas.Usage(), _usage(data))
 
     instance = Instance(project_id=project_id, status=Status.NEW, **data)
     return operations.created(session, instance, uuid)
 
 
 def update_instance(
-    session: Session, instance: Instance, changes: dict[str, Any]
+    session: Session, instance: Instance, changes: dict[str, Any], settings: dict[str, Any]
 ) -> Operation | None:
     """Apply a partial update. Sizing changes become an operation; names do not."""
     if operations.is_being_deleted(session, instance):
@@ -96,6 +103,10 @@ def update_instance(
     operation = None
     if resized or retry:
         operations.refuse_if_busy(session, instance)
+        now = {f: getattr(instance, f) for f in INFRASTRUCTURE_FIELDS}
+        quotas.check(
+            session, instance.project_id, settings, _usage(now), _usage({**now, **changes})
+        )
         operation = operations.record(session, instance, Action.UPDATE, {"changes": resized})
         lifecycle.change_asked(instance)
     for field, value in changes.items():

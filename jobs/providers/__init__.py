@@ -9,6 +9,7 @@ import importlib
 import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +42,15 @@ class PoolExhausted(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What instances take of a host: machines, and over them RAM (MB) and disk (GB)."""
+
+    nodes: int = 0
+    ram: int = 0
+    disk: int = 0
+
+
 def node_name() -> str:
     # 12 characters: nspawn names the host side of the veth "vb-<name>" (15 at most).
     return "pg" + uuid.uuid4().hex[:10]
@@ -60,6 +70,21 @@ class Provider:
     def exhausted(self) -> str:
         """Why no machine is left: shown as the operation's error."""
         raise NotImplementedError
+
+    def machines(self) -> int:
+        """How many machines the pool holds."""
+        raise NotImplementedError
+
+    def capacity_problem(self, committed: Footprint, asked: Footprint) -> str | None:
+        """Why the host cannot hold `asked` on top of what is `committed`, or None.
+        Asked at once by the API, so that a create it cannot hold fails in the request,
+        not later in a playbook."""
+        if asked.nodes and committed.nodes + asked.nodes > self.machines():
+            return (
+                f"{self.exhausted()}: {committed.nodes} of {self.machines()} machines are "
+                f"taken and {asked.nodes} more were asked for"
+            )
+        return None
 
     # Reaching a node.
     def ssh_key(self) -> Path:

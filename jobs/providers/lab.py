@@ -2,12 +2,28 @@
 libvirt): addresses from the lab network, on the project's private bridge."""
 
 import ipaddress
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from core.config import DataDir
-from jobs.providers import Provider, node_name
+from jobs.providers import Footprint, Provider, node_name
+
+
+def host_memory_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def free_disk_gb(directory: Path) -> int:
+    """Free space where the node's disks go (the nearest directory that exists)."""
+    while not directory.exists():
+        directory = directory.parent
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize // 1024**3
 
 
 class LabProvider(Provider):
@@ -23,6 +39,28 @@ class LabProvider(Provider):
 
     def exhausted(self) -> str:
         return f"no free address left in the lab network {self.network}"
+
+    def machines(self) -> int:
+        return len(list(self.network.hosts())) - 1
+
+    def capacity_problem(self, committed: Footprint, asked: Footprint) -> str | None:
+        """The pool, and this host's memory and free disk: the nodes run here."""
+        problem = super().capacity_problem(committed, asked)
+        if problem:
+            return problem
+        usable = host_memory_mb() - self.settings["RESERVED_RAM"]
+        if asked.ram and committed.ram + asked.ram > usable:
+            return (
+                f"not enough memory on this host: {committed.ram} MB of {usable} MB are "
+                f"promised to nodes and {asked.ram} MB more were asked for"
+            )
+        free = free_disk_gb(self.nodes_dir())
+        if asked.disk and asked.disk > free:
+            return (
+                f"not enough free disk for the data disks: {asked.disk} GB asked for, "
+                f"{free} GB free under {self.nodes_dir()}"
+            )
+        return None
 
     def nodes_dir(self) -> Path:
         return DataDir.of(self.settings).nodes

@@ -26,6 +26,9 @@ class Static(Provider):
     def exhausted(self) -> str:
         return f"all {len(self.hosts)} static hosts are in use"
 
+    def machines(self) -> int:
+        return len(self.hosts)
+
     def connection(self, name: str) -> dict[str, Any]:
         host = self.hosts.get(name, {})
         user = host.get("user", "root")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core import nspawn_node
 from tests.support.lab import lab_nodes
 
 
@@ -24,6 +25,20 @@ def test_two_nodes_live_grow_and_vanish(lab):
         # The recorded init is the node's systemd, not nspawn's short-lived helper.
         pid = (lab.state_dir / node["name"] / "init.pid").read_text().split()[0]
         assert Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
+        # Its own cgroups, limited to the instance's size: 1 GB of memory, 1 core.
+        memberships = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f":memory:/dbaas/{node['name']}" in memberships
+        assert f":cpu:/dbaas/{node['name']}" in memberships or (
+            f":cpu,cpuacct:/dbaas/{node['name']}" in memberships
+        )
+        group = Path("/sys/fs/cgroup/memory/dbaas") / node["name"]
+        # Every process of the node, not only its init (sshd, journald, ...).
+        confined = (group / "cgroup.procs").read_text().split()
+        assert len(confined) > 3
+        assert set(map(str, nspawn_node.descendants(int(pid)))) <= set(confined)
+        assert int((group / "memory.limit_in_bytes").read_text()) == 1024 * 1024 * 1024
+        quota = Path("/sys/fs/cgroup/cpu/dbaas") / node["name"] / "cpu.cfs_quota_us"
+        assert int(quota.read_text()) == 100_000
     first, second = lab.nodes
 
     for node, other in ((first, second), (second, first)):
@@ -54,6 +69,8 @@ def test_two_nodes_live_grow_and_vanish(lab):
         "interfaces": [],
         "addresses": [],
         "files": [],
+        "cgroups": [],
+        "nftables": [],
     }
     again, _ = lab.play("nodes_delete.yml")
     assert again.status == "successful"

@@ -214,6 +214,12 @@ class Lab:
             "interfaces": interfaces,
             "addresses": [a for a in addresses.stdout.splitlines() if network_prefix in a],
             "files": files,
+            "cgroups": [
+                str(group)
+                for node in self.nodes
+                for group in nspawn_node.cgroups(node["name"]).values()
+                if group.exists()
+            ],
             "nftables": [firewall_table(self.bridge)] if firewall_exists(self.bridge) else [],
         }
 
@@ -226,6 +232,7 @@ class Lab:
                     os.kill(pid, signal.SIGKILL)
         for node in self.nodes:
             detach_node(self.state_dir / node["name"])
+            nspawn_node.remove_cgroups(node["name"])
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         remove_firewall(self.bridge)
 

@@ -51,7 +51,9 @@ class Instances(MethodView):
     @blp.response(201, InstanceSchema)
     def post(self, data):
         """Create an instance: answers NEW at once; provisioning follows"""
-        instance, operation = instances.create_instance(session(), project_id(), data)
+        instance, operation = instances.create_instance(
+            session(), project_id(), data, current_app.config
+        )
         dispatch(operation)
         return instance, {"Location": f"{INSTANCES_PATH}/{instance.uuid}"}
 
@@ -70,7 +72,7 @@ class InstanceById(MethodView):
         """Change an instance: sizes start an operation (IN_PROGRESS); names do not"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
         check_if_match(instance)
-        dispatch(instances.update_instance(session(), instance, changes))
+        dispatch(instances.update_instance(session(), instance, changes, current_app.config))
         return instance, etag(instance)
 
     @blp.response(204)
