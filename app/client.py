@@ -185,5 +185,11 @@ def with_login(uri: str, user: str | None, database: str, sslrootcert: str | Non
     if sslrootcert:
         query = [(k, v) for k, v in query if k != "sslrootcert"] + [("sslrootcert", sslrootcert)]
     return urllib.parse.urlunsplit(
-        (parts.scheme, who + hosts, path, urllib.parse.urlencode(query, safe="/"), "")
+        (
+            parts.scheme,
+            who + hosts,
+            path,
+            urllib.parse.urlencode(query, safe="/", quote_via=urllib.parse.quote),
+            "",
+        )
     )

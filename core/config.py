@@ -63,9 +63,13 @@ class Settings(Mapping):
     QUOTA_CPU: int = 128
     QUOTA_RAM: int = 262_144
     QUOTA_DISK: int = 10_240
-    # What this host keeps for itself (the control plane, page cache) when it decides
-    # whether the lab nodes' memory fits: MB.
+    # Whether lab nodes fit on this host: their memory limits against its memory, less
+    # what it keeps for itself (MB), times RAM_OVERCOMMIT (1: a limit is a promise); their
+    # data disks, sparse files that fill as data is written, against its free disk
+    # times DISK_OVERCOMMIT.
     RESERVED_RAM: int = 2048
+    RAM_OVERCOMMIT: float = 1.0
+    DISK_OVERCOMMIT: float = 10.0
 
     RUN_TIMEOUT_CREATE: float = 3600
     RUN_TIMEOUT_UPDATE: float = 3600

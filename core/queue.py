@@ -54,18 +54,19 @@ def enqueue(session: Session, job_queue: JobQueue, operation: Operation) -> bool
     return True
 
 
-def relay_outbox(session: Session, job_queue: JobQueue, *, include_parked: bool = False) -> int:
+def relay_outbox(session: Session, job_queue: JobQueue) -> int:
     """Enqueue every pending operation not on the queue yet; returns how many.
 
-    Parked operations wait for another to finish, which wakes them; a periodic
-    sweep (include_parked) re-checks them in case a wake-up was lost."""
+    Parked operations wait for another to finish, which wakes them (jobs.scheduling)."""
     statement = (
         select(Operation)
-        .where(Operation.enqueued_at.is_(None), Operation.status == OperationStatus.PENDING)
+        .where(
+            Operation.enqueued_at.is_(None),
+            Operation.status == OperationStatus.PENDING,
+            Operation.parked.is_(False),
+        )
         .order_by(Operation.id)
     )
-    if not include_parked:
-        statement = statement.where(Operation.parked.is_(False))
     waiting = session.scalars(statement).all()
     relayed = 0
     for operation in waiting:

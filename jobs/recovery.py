@@ -17,11 +17,20 @@ from rq.job import Job, JobStatus
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core import lifecycle, operations
+from core import lifecycle, operations, tls
 from core.config import DataDir
-from core.models import Action, IdempotencyKey, Node, Operation, OperationStatus, utcnow
+from core.models import (
+    Action,
+    IdempotencyKey,
+    Instance,
+    Node,
+    Operation,
+    OperationStatus,
+    Status,
+    utcnow,
+)
 from core.queue import JobQueue, job_id, relay_outbox
-from jobs import nodes, providers
+from jobs import nodes, providers, scheduling
 from jobs.providers import PoolExhausted
 
 log = logging.getLogger(__name__)
@@ -145,6 +154,29 @@ def restart_stopped_nodes(session: Session, settings: dict[str, Any]) -> int:
     return started
 
 
+RENEWAL_CHECK_EVERY = 3600.0  # seconds; certificates are renewed 30 days before their end
+_renewal_checked_at = [float("-inf")]
+
+
+def renew_certificates(session: Session, settings: dict[str, Any]) -> int:
+    """An ACTIVE instance whose node certificates near their end gets an update with no
+    change of size: its run issues new ones (jobs.inputs) and the nodes re-read them."""
+    if time.monotonic() - _renewal_checked_at[0] < RENEWAL_CHECK_EVERY:
+        return 0
+    _renewal_checked_at[0] = time.monotonic()
+    renewed = 0
+    for instance in session.scalars(select(Instance).where(Instance.status == Status.ACTIVE)):
+        if operations.unfinished(session, instance) is None and tls.renewal_due(
+            session, instance, settings
+        ):
+            operations.record(session, instance, Action.UPDATE, {"changes": {}})
+            lifecycle.change_asked(instance)
+            session.commit()
+            log.info("instance=%s certificates near their end: update recorded", instance.uuid)
+            renewed += 1
+    return renewed
+
+
 def prune_old(session: Session, settings: dict[str, Any]) -> int:
     """Run directories of finished operations, and idempotency keys, older than
     RETENTION_DAYS: removed (a run still pending or running keeps its directory); the
@@ -182,9 +214,11 @@ def sweep(session: Session, settings: dict[str, Any], job_queue: JobQueue) -> di
         "dead": recover_dead_runs(session, settings),
         "lost": requeue_lost(session, job_queue),
         "restarts": restart_stopped_nodes(session, settings),
+        "renewals": renew_certificates(session, settings),
         "pruned": prune_old(session, settings),
     }
-    summary["relayed"] = relay_outbox(session, job_queue, include_parked=True)
+    summary["relayed"] = relay_outbox(session, job_queue)
+    summary["woken"] = scheduling.wake_unblocked(session, job_queue)
     if any(summary.values()):
         log.info("recovery sweep: %s", " ".join(f"{k}={v}" for k, v in summary.items()))
     return summary

@@ -66,3 +66,23 @@ def wake(session: Session, job_queue: JobQueue, instance_id: int) -> int:
         session.commit()
         woken += enqueue(session, job_queue, operation)
     return woken
+
+
+def wake_unblocked(session: Session, job_queue: JobQueue) -> int:
+    """Enqueue the parked operations whose blocker is gone: a wake-up that was lost (the
+    worker that finished the blocking run died before it woke them). One still blocked
+    stays parked, and is not re-enqueued every sweep to find that out again."""
+    parked = session.scalars(
+        select(Operation)
+        .where(Operation.status == OperationStatus.PENDING, Operation.parked.is_(True))
+        .order_by(Operation.id)
+    ).all()
+    woken = 0
+    for operation in parked:
+        instance = session.get(Instance, operation.instance_id)
+        if instance is not None and blocker(session, operation, instance) is None:
+            operation.parked = False
+            session.commit()
+            woken += enqueue(session, job_queue, operation)
+    session.commit()
+    return woken

@@ -48,17 +48,20 @@ class LabProvider(Provider):
         problem = super().capacity_problem(committed, asked)
         if problem:
             return problem
-        usable = host_memory_mb() - self.settings["RESERVED_RAM"]
+        usable = int(
+            (host_memory_mb() - self.settings["RESERVED_RAM"]) * self.settings["RAM_OVERCOMMIT"]
+        )
         if asked.ram and committed.ram + asked.ram > usable:
             return (
                 f"not enough memory on this host: {committed.ram} MB of {usable} MB are "
                 f"promised to nodes and {asked.ram} MB more were asked for"
             )
         free = free_disk_gb(self.nodes_dir())
-        if asked.disk and asked.disk > free:
+        if asked.disk and asked.disk > free * self.settings["DISK_OVERCOMMIT"]:
             return (
                 f"not enough free disk for the data disks: {asked.disk} GB asked for, "
-                f"{free} GB free under {self.nodes_dir()}"
+                f"{free} GB free under {self.nodes_dir()} (sparse disks may take "
+                f"{self.settings['DISK_OVERCOMMIT']:g} times that)"
             )
         return None
 

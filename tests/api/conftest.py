@@ -15,6 +15,18 @@ from core.models import Base
 from tests.support.client import ApiClient
 from tests.support.services import fresh, postgres_database
 
+# Many instances, never provisioned, up to the rules' largest sizes: no quota and not
+# this host's memory or disk bound them here (tests/api/test_quotas.py sets its own).
+UNBOUNDED = {
+    "QUOTA_INSTANCES": 10**6,
+    "QUOTA_NODES": 10**6,
+    "QUOTA_CPU": 10**9,
+    "QUOTA_RAM": 10**12,
+    "QUOTA_DISK": 10**9,
+    "RAM_OVERCOMMIT": 10**6,
+    "DISK_OVERCOMMIT": 10**6,
+}
+
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def app(request, redis_url, tmp_path_factory):
@@ -26,7 +38,12 @@ def app(request, redis_url, tmp_path_factory):
             database_url = f"sqlite:///{data_dir / 'dbaas.db'}"
         migrate.upgrade(database_url)
         app = create_app(
-            {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+            {
+                "DATA_DIR": str(data_dir),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                **UNBOUNDED,
+            }
         )
         app.config["BACKEND"] = request.param
         yield app

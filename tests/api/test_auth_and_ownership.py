@@ -22,7 +22,7 @@ def api_routes(app):
 def fill(rule, ids):
     path = rule.rule
     for name, value in ids.items():
-        path = path.replace(f"<uuid:{name}>", value)
+        path = path.replace(f"<uuid:{name}>", value).replace(f"<{name}>", value)
     assert "<" not in path, f"no id for a parameter of {rule.rule}"
     return path
 
@@ -50,6 +50,7 @@ def route_ids(api, instance, user, database, version):
         "database_uuid": database["uuid"],
         "version_uuid": version["uuid"],
         "operation_uuid": operations[-1]["uuid"],
+        "project": api.project_id,
     }
 
 

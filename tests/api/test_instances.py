@@ -1,4 +1,5 @@
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -450,3 +451,28 @@ def test_a_crash_before_the_answer_leaves_neither_records_nor_a_stuck_key(
     again = api.post(INSTANCES, json=instance_body, headers={"Idempotency-Key": "crash-1"})
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
     assert [i["uuid"] for i in api.get(INSTANCES).json] == [again.json["uuid"]]
+
+
+def test_the_ca_is_served_as_pem_to_the_instance_s_project_only(api, other_api, instance, app):
+    path = f"/v1/postgres/instances/{instance['uuid']}/ca"
+    answer = api.get(path)
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/x-pem-file"
+    pem = answer.get_data(as_text=True)
+    assert pem.startswith("-----BEGIN CERTIFICATE-----") and "PRIVATE" not in pem
+    assert pem == (Path(app.config["DATA_DIR"]) / "tls" / "ca.pem").read_text()
+    assert other_api.get(path).status_code == 404
+    assert (
+        api.get("/v1/postgres/instances/00000000-0000-4000-8000-000000000000/ca").status_code == 404
+    )
+
+
+def test_the_connection_uri_asks_for_verified_tls(api, instance, settle, db):
+    from core.models import Instance, Node
+
+    record = db.query(Instance).filter_by(uuid=instance["uuid"]).one()
+    db.add(Node(instance_id=record.id, index=1, name="pgtlsuri0001", address="10.1.2.3"))
+    db.commit()
+    settle()
+    uri = api.get(f"/v1/postgres/instances/{instance['uuid']}").json["connection_uri"]
+    assert uri.endswith("target_session_attrs=read-write&sslmode=verify-full"), uri

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core import tls
 from tests.support.lab import REPOSITORY, detach_node, free_subnet, remove_firewall
 from tests.support.pipeline import Pipeline
 
@@ -36,6 +37,13 @@ def lab_pipeline(tmp_path, redis_url, monkeypatch):
     )
     pipeline.network = network
     pipeline.bridge = bridge
+    # Every libpq connection of the test verifies the node, as the connection URI asks,
+    # with the CA the API serves (made here as set-up makes it).
+    ca = tls.root(pipeline.settings)
+    ca_file = tmp_path / "client-ca.pem"
+    ca_file.write_text(ca.certificate)
+    monkeypatch.setenv("PGSSLROOTCERT", str(ca_file))
+    monkeypatch.setenv("PGSSLMODE", "verify-full")
     try:
         yield pipeline
     finally:

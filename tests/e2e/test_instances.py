@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -29,8 +30,15 @@ def port_open(address: str, port: int) -> bool:
         return False
 
 
+def service_ca() -> ssl.SSLContext:
+    """Verifies the nodes as a client does, with the CA the API serves (the lab_pipeline
+    fixture points libpq's PGSSLROOTCERT at it too)."""
+    return ssl.create_default_context(cafile=os.environ["PGSSLROOTCERT"])
+
+
 def patroni_cluster(address: str) -> dict:
-    with urllib.request.urlopen(f"http://{address}:8008/cluster", timeout=5) as answer:
+    url = f"https://{address}:8008/cluster"
+    with urllib.request.urlopen(url, timeout=5, context=service_ca()) as answer:
         return json.load(answer)
 
 
@@ -70,7 +78,7 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
     assert len(ips) == 3
     assert active["connection_uri"] == (
         f"postgresql://{','.join(ip + ':5432' for ip in ips)}/postgres"
-        "?target_session_attrs=read-write"
+        "?target_session_attrs=read-write&sslmode=verify-full"
     )
     members = patroni_cluster(ips[0])["members"]
     assert sorted(m["role"] for m in members) == ["leader", "replica", "sync_standby"]
@@ -308,7 +316,7 @@ def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):
 
 def switch_over(address: str, rest_password: str, leader: str, candidate: str) -> None:
     request = urllib.request.Request(
-        f"http://{address}:8008/switchover",
+        f"https://{address}:8008/switchover",
         method="POST",
         data=json.dumps({"leader": leader, "candidate": candidate}).encode(),
         headers={
@@ -317,11 +325,17 @@ def switch_over(address: str, rest_password: str, leader: str, candidate: str) -
             + base64.b64encode(f"dbaas:{rest_password}".encode()).decode(),
         },
     )
-    urllib.request.urlopen(request, timeout=30).close()
+    urllib.request.urlopen(request, timeout=30, context=service_ca()).close()
 
 
 def etcd_members(key: Path, address: str) -> int:
-    listed = ssh(key, address, "ETCDCTL_API=3 etcdctl member list").stdout
+    listed = ssh(
+        key,
+        address,
+        "ETCDCTL_API=3 ETCDCTL_CACERT=/etc/dbaas/tls/ca.pem ETCDCTL_CERT=/etc/dbaas/tls/node.pem"
+        " ETCDCTL_KEY=/etc/dbaas/tls/etcd.key etcdctl --endpoints=https://127.0.0.1:2379"
+        " member list",
+    ).stdout
     return len(listed.strip().splitlines())
 
 

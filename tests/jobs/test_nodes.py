@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app import migrate
 from app.services import instances, versions
+from core import config
 from core.database import writing_session
 from core.models import Node
 from jobs import nodes
@@ -34,7 +35,7 @@ def new_instance(session, name, nodes_number):
         "sync_replica_number": 0,
         "version": version.uuid,
     }
-    return instances.create_instance(session, PROJECT, body)[0]
+    return instances.create_instance(session, PROJECT, body, config.load())[0]
 
 
 def test_nodes_get_distinct_addresses_across_instances(session):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app import migrate
 from app.services import instances, versions
+from core import config
 from core.database import writing_session
 from core.models import Operation, OperationStatus, utcnow
 from core.queue import JobQueue, enqueue
@@ -40,6 +41,7 @@ def world(tmp_path, redis_url):
                 "sync_replica_number": 0,
                 "version": version.uuid,
             },
+            config.load({"DATA_DIR": str(tmp_path)}),
         )
         settings = dict(SETTINGS, DATA_DIR=str(tmp_path))
         yield session, operation, settings, JobQueue(redis_url, f"q-{tmp_path.name}")

@@ -24,7 +24,7 @@ class Quotas(MethodView):
         return quotas.show(session(), project_id(), current_app.config)
 
 
-@blp.route("/<string(length=36):project>")
+@blp.route("/<project>")
 class QuotaByProject(MethodView):
     @admin_required
     @blp.response(200, QuotaSchema)

@@ -25,11 +25,11 @@ class QuotaSchema(ma.Schema):
 class QuotaUpdateSchema(ma.Schema):
     """An admin's limits for a project; null puts one back to the configured default."""
 
-    instances = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
-    nodes = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
-    cpu = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
-    ram = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
-    disk = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0))
+    instances = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0))
+    nodes = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0))
+    cpu = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0))
+    ram = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0))
+    disk = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0))
 
     @ma.validates_schema
     def not_empty(self, data, **_kwargs):
