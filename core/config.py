@@ -54,6 +54,9 @@ class Settings(Mapping):
     # [{name, address, user (root), ssh_key, data_device (/dev/vdb), host_key}].
     PROVIDER: str = "nspawn"
     STATIC_HOSTS: str = ""
+    # The control host's addresses as static machines see it, comma-separated: they
+    # alone (with the instance's nodes) reach SSH, etcd, Patroni and the internal roles.
+    CONTROL_ADDRESSES: str = ""
     LIBVIRT_URI: str = "qemu:///system"
     # Seconds an Ansible run may take, by action, before it is stopped.
     # Each project's quotas unless an admin set others (`dbaas quotas set`): instances,

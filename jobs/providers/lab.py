@@ -74,6 +74,8 @@ class LabProvider(Provider):
             "network": str(self.network),
             "bridge": self.settings["LAB_BRIDGE"],
             "bridge_address": str(next(self.network.hosts())),
+            # This host as the nodes see it: allowed the internal roles and ports.
+            "control_addresses": [str(next(self.network.hosts()))],
             "prefix": self.network.prefixlen,
             "nodes_dir": str(self.nodes_dir()),
             "ssh_public_key": public_key.read_text() if public_key.exists() else "",

@@ -42,6 +42,12 @@ class Static(Provider):
             variables["dbaas_data_device"] = host["data_device"]
         return variables
 
+    def lab_variables(self, instance) -> dict[str, Any]:
+        """The control host's addresses as the machines see it (DBAAS_CONTROL_ADDRESSES):
+        allowed the internal roles and ports, SSH included."""
+        given = self.settings["CONTROL_ADDRESSES"]
+        return {"control_addresses": [a.strip() for a in given.split(",") if a.strip()]}
+
     def uses_service_key(self) -> bool:
         return any("ssh_key" not in host for host in self.hosts.values())
 

@@ -23,6 +23,15 @@ def remove_lab(data_dir: Path, bridge: str) -> None:
     remove_firewall(bridge)
 
 
+def trust_service_ca(pipeline: Pipeline, tmp_path: Path, monkeypatch) -> None:
+    """Every libpq connection of the test verifies the node, as the connection URI
+    asks, with the service's CA (made here as set-up makes it; the API serves it)."""
+    ca_file = tmp_path / "client-ca.pem"
+    ca_file.write_text(tls.root(pipeline.settings).certificate)
+    monkeypatch.setenv("PGSSLROOTCERT", str(ca_file))
+    monkeypatch.setenv("PGSSLMODE", "verify-full")
+
+
 @pytest.fixture
 def lab_pipeline(tmp_path, redis_url, monkeypatch):
     network = free_subnet()
@@ -37,13 +46,7 @@ def lab_pipeline(tmp_path, redis_url, monkeypatch):
     )
     pipeline.network = network
     pipeline.bridge = bridge
-    # Every libpq connection of the test verifies the node, as the connection URI asks,
-    # with the CA the API serves (made here as set-up makes it).
-    ca = tls.root(pipeline.settings)
-    ca_file = tmp_path / "client-ca.pem"
-    ca_file.write_text(ca.certificate)
-    monkeypatch.setenv("PGSSLROOTCERT", str(ca_file))
-    monkeypatch.setenv("PGSSLMODE", "verify-full")
+    trust_service_ca(pipeline, tmp_path, monkeypatch)
     try:
         yield pipeline
     finally:

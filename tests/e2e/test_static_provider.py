@@ -4,12 +4,13 @@ and its delete hands them back running, with their services stopped and disks wi
 
 import yaml
 
+from tests.e2e.conftest import trust_service_ca
 from tests.e2e.test_instances import INSTANCES, connect, patroni_cluster
 from tests.support.lab import REPOSITORY, Lab
 from tests.support.pipeline import Pipeline
 
 
-def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_url):
+def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_url, monkeypatch):
     (tmp_path / "machines").mkdir()
     (tmp_path / "service").mkdir()
     machines = Lab(tmp_path / "machines", nodes=2)
@@ -30,8 +31,10 @@ def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_
         PLAYBOOKS_DIR=str(REPOSITORY / "playbooks"),
         PROVIDER="static",
         STATIC_HOSTS=str(hosts_file),
+        CONTROL_ADDRESSES=machines.extravars()["dbaas_lab"]["bridge_address"],
         HEARTBEAT_TIMEOUT=60,
     )
+    trust_service_ca(pipeline, tmp_path, monkeypatch)
     try:
         pipeline.worker.start()
         instance = pipeline.create_instance("placed", nodes_number=2, sync_replica_number=1)
@@ -41,10 +44,11 @@ def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_
         roles = sorted(m["role"] for m in patroni_cluster(active["ipsv4"][0])["members"])
         assert roles == ["leader", "sync_standby"]
 
-        # Every machine is taken: a second instance fails, saying so.
-        other = pipeline.create_instance("no-room")
-        failed = pipeline.wait_status(f"{INSTANCES}/{other['uuid']}", "ERROR", timeout=60)
-        assert "static hosts are in use" in failed["error"]["message"]
+        # Every machine is taken: a second instance is refused at once, saying so.
+        body = {"name": "no-room", "cpu": 1, "ram": 1024, "disk_size": 8, "nodes_number": 1}
+        refused = pipeline.api.post(INSTANCES, json={**body, "version": pipeline.version_uri()})
+        assert refused.status_code == 409, refused.json
+        assert "static hosts are in use" in refused.json["message"]
 
         user = pipeline.api.post(
             f"{path}/users", json={"name": "app", "password": "placed-Pass-1"}
@@ -52,17 +56,21 @@ def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_
         pipeline.wait_status(f"{path}/users/{user['uuid']}", "ACTIVE", timeout=180)
         with connect(active["ipsv4"][0], "app", "placed-Pass-1", "postgres") as conn:
             assert conn.execute("select 1").fetchone() == (1,)
+        # No lab bridge in front of a static machine: it filters its own ports.
+        rules = machines.ssh(machines.nodes[0], "nft list table inet dbaas").stdout
+        [guarded] = [line for line in rules.splitlines() if line.strip().endswith("drop")]
+        assert all(port in guarded for port in ("22", "2379", "2380", "8008")), rules
 
         assert pipeline.api.delete(path).status_code == 204
         pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
         for node in machines.nodes:  # still running, handed back clean
             state = machines.ssh(
                 node,
-                "systemctl is-active patroni etcd; findmnt -n /var/lib/postgresql; "
+                "systemctl is-active patroni etcd dbaas-firewall; findmnt -n /var/lib/postgresql; "
                 "blkid -o value -s TYPE /dev/vdb",
                 check=False,
             ).stdout.split()
-            assert state == ["inactive", "inactive"], state
+            assert state == ["inactive", "inactive", "inactive"], state
     finally:
         pipeline.close()
         machines.play("nodes_delete.yml")

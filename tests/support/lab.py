@@ -117,6 +117,7 @@ class Lab:
                 "network": str(self.network),
                 "bridge": self.bridge,
                 "bridge_address": str(next(self.network.hosts())),
+                "control_addresses": [str(next(self.network.hosts()))],
                 "prefix": self.network.prefixlen,
                 "nodes_dir": str(self.state_dir),
                 "image_cache_dir": self.image_cache_dir,
