@@ -243,8 +243,9 @@ def root(settings: dict[str, Any]) -> Issued:
 
 
 def root_certificate(settings: dict[str, Any]) -> str:
-    """The root's certificate, PEM: what clients verify nodes with."""
-    return DataDir.of(settings).ca_certificate.read_text()
+    """The root's certificate, PEM: what clients verify nodes with (no key decrypted)."""
+    path = DataDir.of(settings).ca_certificate
+    return path.read_text() if path.exists() else root(settings).certificate
 
 
 def _stored(session: Session, instance: Instance, name: str) -> InstanceSecret | None:
@@ -284,6 +285,15 @@ def instance_certificates(
     if instance_ca is None:
         instance_ca = new_instance_ca(service_root, instance.uuid)
         _keep(session, instance, INSTANCE_CA_SECRET, instance_ca, settings)
+    # A node removed by an update takes its certificate with it.
+    kept = {node_secret_name(node) for node in instance.nodes}
+    for row in session.scalars(
+        select(InstanceSecret).where(
+            InstanceSecret.instance_id == instance.id, InstanceSecret.name.like("tls_node_%")
+        )
+    ):
+        if row.name not in kept:
+            session.delete(row)
     certificates = {}
     for node in nodes:
         issued = _load(session, instance, node_secret_name(node), settings)

@@ -5,7 +5,7 @@ limit, more than the host holds is 409 with the reason; nothing is recorded eith
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.services.errors import Conflict, Forbidden, Invalid
@@ -95,12 +95,25 @@ def set_limits(session: Session, project_id: str, changes: dict[str, int | None]
     return quota
 
 
+# Any number: the advisory lock that makes quota and capacity checks one at a time.
+_CHECKS_LOCK = 0x64626161
+
+
+def _serialise(session: Session) -> None:
+    """Two creates at once must not both fit in the room left for one. SQLite's writers
+    are one at a time already (BEGIN IMMEDIATE); PostgreSQL's wait here until the first
+    one's transaction has committed its record."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHECKS_LOCK})
+
+
 def check(
     session: Session, project_id: str, settings: dict[str, Any], before: Usage, after: Usage
 ) -> None:
     """Refuse a change from `before` to `after` (one instance's usage) that would pass a
     quota (403) or that this host cannot hold (409). What only shrinks is never refused."""
     asked = after - before
+    _serialise(session)
     used = usage(session, project_id)
     allowed = limits(session, project_id, settings)
     for name, (what, unit) in LIMITS.items():

@@ -24,6 +24,9 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         state = Path(terms[0])
         root = _kept(state / "root.json", new_root)
+        # What clients verify the nodes with: psql's sslrootcert.
+        if not (state / "ca.pem").exists():
+            (state / "ca.pem").write_text(root.certificate)
         instance_ca = _kept(
             state / f"instance-{kwargs['instance']}.json",
             lambda: new_instance_ca(root, kwargs["instance"]),

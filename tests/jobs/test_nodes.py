@@ -169,3 +169,42 @@ def test_the_libvirt_provider_uses_the_lab_network_and_the_instance_size(session
     assert (variables["dbaas_instance"]["cpu"], variables["dbaas_instance"]["ram"]) == (2, 2048)
     # The contract only: no role's own variable comes from the worker.
     assert all(name.startswith("dbaas_") for name in variables)
+
+
+def test_a_runs_certificates_are_kept_renewed_for_a_new_address_and_never_stored_plain(
+    session, tmp_path
+):
+    from core import tls
+    from core.models import InstanceSecret, Operation
+    from jobs import inputs, providers
+
+    settings = config.load({"DATA_DIR": str(tmp_path)})
+    instance = new_instance(session, "tls", 2)
+    provider = providers.load(settings)
+    first, second = nodes.allocate(session, instance, provider)
+    operation = session.scalars(select(Operation)).first()
+    variables, redacted = inputs.extravars(session, operation, instance, provider)
+    issued = variables["dbaas_tls"]
+    assert issued["ca_certificate"] == (tmp_path / "tls" / "ca.pem").read_text()
+    assert set(issued["nodes"]) == {first.name, second.name}
+    key = issued["nodes"][first.name]["key"]
+    assert key in redacted and all(line in redacted for line in tls.key_lines(key))
+
+    # Again: the same files (a run again changes nothing on the nodes).
+    again, _ = inputs.extravars(session, operation, instance, provider)
+    assert again["dbaas_tls"] == issued
+
+    # A node at another address gets a certificate that names it; the other keeps its own.
+    first.address = "172.30.213.200"
+    session.commit()
+    moved, _ = inputs.extravars(session, operation, instance, provider)
+    assert moved["dbaas_tls"]["nodes"][first.name] != issued["nodes"][first.name]
+    assert moved["dbaas_tls"]["nodes"][second.name] == issued["nodes"][second.name]
+    leaf = tls.Issued(**moved["dbaas_tls"]["nodes"][first.name]).leaf
+    assert tls.still_good(
+        tls.Issued(**moved["dbaas_tls"]["nodes"][first.name]), first.name, "172.30.213.200"
+    )
+    assert leaf.issuer == tls.Issued(moved["dbaas_tls"]["instance_ca_certificate"], "").leaf.subject
+
+    stored = session.scalars(select(InstanceSecret.ciphertext)).all()
+    assert stored and not any(b"PRIVATE KEY" in row or b"BEGIN" in row for row in stored)

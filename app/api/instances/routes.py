@@ -93,4 +93,4 @@ class InstanceCa(MethodView):
     def get(self, instance_uuid):
         """The CA certificate that verifies the instance's nodes"""
         instances.get_instance(session(), project_id(), str(instance_uuid))
-        return Response(tls.root(current_app.config).certificate, mimetype=PEM)
+        return Response(tls.root_certificate(current_app.config), mimetype=PEM)
