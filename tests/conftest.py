@@ -1,3 +1,5 @@
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,23 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(item.path).parent.name in LAB_TIERS:
             item.add_marker(pytest.mark.lab)
+
+
+def _lab_filters_left() -> list[str]:
+    """nftables tables of the tests' own lab bridges (dbt*: tests/roles, dbe*:
+    tests/e2e) still there: every test removes its own, even when it fails."""
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return [
+        line
+        for line in listed.stdout.splitlines()
+        if line.startswith(("table bridge dbaas_dbt", "table bridge dbaas_dbe"))
+    ]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if shutil.which("nft") is None:
+        return
+    left = _lab_filters_left()
+    if left:
+        print(f"\nlab filter rules left behind: {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
