@@ -227,3 +227,37 @@ def test_libvirt_nodes_are_watched_through_libvirt(world):
     assert recovery.sweep(session, libvirt, job_queue)["restarts"] == 1
     session.refresh(node)
     assert node.status == "ERROR"
+
+
+def test_certificates_near_their_end_get_an_update_that_issues_new_ones(world, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from core import secrets as core_secrets
+    from core import tls
+    from core.models import InstanceSecret
+
+    session, operation, settings, job_queue = world
+    instance = active_with_a_node(session, operation)
+    [node] = instance.nodes
+    instance_ca = tls.new_instance_ca(tls.root(settings), instance.uuid)
+    old = tls.new_node_certificate(
+        instance_ca, node.name, node.address, now=datetime.now(UTC) - timedelta(days=340)
+    )
+    session.add(
+        InstanceSecret(
+            instance_id=instance.id,
+            name=tls.node_secret_name(node),
+            ciphertext=core_secrets.cipher(settings).encrypt(old.to_json()),
+        )
+    )
+    session.commit()
+    monkeypatch.setattr(recovery, "_renewal_checked_at", [float("-inf")])
+    assert recovery.renew_certificates(session, settings) == 1
+    [update] = session.scalars(
+        select(Operation).where(Operation.instance_id == instance.id, Operation.action == "update")
+    ).all()
+    assert update.status == OperationStatus.PENDING and update.params == {"changes": {}}
+    # Checked hourly, and never twice for an instance with a change under way.
+    assert recovery.renew_certificates(session, settings) == 0
+    monkeypatch.setattr(recovery, "_renewal_checked_at", [float("-inf")])
+    assert recovery.renew_certificates(session, settings) == 0
