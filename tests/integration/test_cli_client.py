@@ -2,6 +2,7 @@
 what the client sends, shows and refuses, not provisioning; the e2e tests do that)."""
 
 import json
+from pathlib import Path
 
 from tests.integration.conftest import dbaas
 
@@ -61,6 +62,19 @@ def test_create_list_show_and_delete_through_the_client(env, served):
 
     not_yet = dbaas(env, "instances", "uri", instance, check=False)
     assert not_yet.returncode == 1 and "not ACTIVE" in not_yet.stderr
+
+    # The CA that verifies the nodes, as PEM, to a file (the service's own root).
+    pem = dbaas(env, "instances", "ca", instance)
+    assert pem.startswith("-----BEGIN CERTIFICATE-----") and pem.endswith(
+        "-----END CERTIFICATE-----\n"
+    )
+    assert pem == (Path(env["DBAAS_DATA_DIR"]) / "tls" / "ca.pem").read_text()
+    assert (
+        dbaas(
+            env, "instances", "ca", "00000000-0000-4000-8000-000000000000", check=False
+        ).returncode
+        == 1
+    )
 
     # While its create is pending, a delete is refused with the reason, not queued.
     refused = dbaas(env, "instances", "delete", instance, check=False)
