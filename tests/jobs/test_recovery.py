@@ -261,3 +261,27 @@ def test_certificates_near_their_end_get_an_update_that_issues_new_ones(world, m
     assert recovery.renew_certificates(session, settings) == 0
     monkeypatch.setattr(recovery, "_renewal_checked_at", [float("-inf")])
     assert recovery.renew_certificates(session, settings) == 0
+
+
+def test_a_parked_operation_is_woken_when_its_blocker_is_gone_not_every_sweep(world):
+    from core import lifecycle
+    from core import operations as core_operations
+    from core.models import Action
+
+    session, create, settings, job_queue = world
+    # The create runs; an update asked meanwhile waits for it, parked.
+    create.status = OperationStatus.RUNNING
+    create.heartbeat_at = utcnow()
+    update = core_operations.record(session, create.instance, Action.UPDATE, {"changes": {}})
+    session.commit()
+    lifecycle.operation_parked(session, update, "waiting for the create")
+    for _ in range(3):
+        summary = recovery.sweep(session, settings, job_queue)
+        assert (summary["relayed"], summary["woken"]) == (0, 0)
+    assert job_queue.queue.job_ids == []
+    # The create ends and its wake-up is lost (its worker died): the sweep wakes it once.
+    create.status = OperationStatus.SUCCEEDED
+    session.commit()
+    assert recovery.sweep(session, settings, job_queue)["woken"] == 1
+    assert job_queue.queue.job_ids and not update.parked
+    assert recovery.sweep(session, settings, job_queue)["woken"] == 0
