@@ -11,7 +11,7 @@ address, SSH host keys, the service's key) and its data disk (a sparse file on a
 device, grown, never shrunk); it prints JSON: changed, what changed, the loop device.
 One process instead of a dozen Ansible tasks: a node is ready in a fraction of the time.
 
-`start` puts the node in cgroups of its own (v1 `memory` and `cpu`, under dbaas/NAME):
+`start` runs the node in cgroups of its own (v1 `memory` and `cpu`, under dbaas/NAME):
 a memory limit of RAM_MB and a CPU quota of CPUS cores, applied again to a running
 node (a resize). The host has no systemd to delegate cgroups: the hierarchies are ours.
 
@@ -20,7 +20,6 @@ nspawn, and SIGKILL to it ends the node's whole PID namespace at once.
 Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -186,30 +185,12 @@ def limit(name: str, ram_mb: int, cpus: float) -> None:
     (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * CFS_PERIOD_US)))
 
 
-def descendants(pid: int) -> list[int]:
-    """The process and all its descendants, from one scan of /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            parents.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
-                int(stat.parent.name)
-            )
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += parents.get(current, [])
-    return found
-
-
-def confine(name: str, pids: list[int]) -> None:
-    """Move the node's processes into its cgroups; what they start later inherits them.
-    (nspawn puts its payload back into its own cgroup in each legacy hierarchy when it
-    starts, so joining before nspawn runs is not enough.)"""
+def _join_cgroups(name: str) -> None:
+    """In nspawn's process before it runs: the node is born in its cgroups. (Moving a
+    booting node's processes afterwards races its systemd, which then fails to attach
+    units to paths it computed before the move.)"""
     for group in cgroups(name).values():
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):  # a process that just ended
-                (group / "cgroup.procs").write_text(str(pid))
+        (group / "cgroup.procs").write_text(str(os.getpid()))
 
 
 def remove_cgroups(name: str) -> None:
@@ -248,6 +229,7 @@ def start(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # outlives the worker, the API and this script
+        preexec_fn=lambda: _join_cgroups(name),  # noqa: PLW1509 (one write, no locks taken)
     )
     _record(state, "nspawn.pid", nspawn.pid)
     deadline = time.monotonic() + 30
@@ -257,7 +239,6 @@ def start(
         for child in children(nspawn.pid):
             if _command_name(child) == "systemd":
                 _record(state, "init.pid", child)
-                confine(name, [nspawn.pid, *descendants(child)])
                 return "started"
         if nspawn.poll() is not None:
             sys.exit(f"systemd-nspawn exited with {nspawn.returncode}; see {state}/console.log")
@@ -327,10 +308,6 @@ def main(argv: list[str]) -> None:
         print(start(name, root, bridge, disk, Path(state), int(ram_mb), float(cpus)))
         if not wait_for_sshd(address, float(boot_timeout)):
             sys.exit(f"the node's sshd on {address} did not answer within {boot_timeout} s")
-        # Whatever the init forked before it was moved, and a node found running.
-        init = node_init(Path(state))
-        if init:
-            confine(name, descendants(init))
     elif command == "stop":
         print(stop(Path(argv[2])))
     elif command == "status":

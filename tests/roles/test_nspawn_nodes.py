@@ -2,12 +2,27 @@
 disks, on a private bridge; reachable, talking to each other, growing online, and
 leaving nothing behind when deleted."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
 
-from core import nspawn_node
 from tests.support.lab import lab_nodes
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            parents.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
 
 
 @pytest.fixture
@@ -35,11 +50,15 @@ def test_two_nodes_live_grow_and_vanish(lab):
         # Every process of the node, not only its init (sshd, journald, ...).
         confined = (group / "cgroup.procs").read_text().split()
         assert len(confined) > 3
-        assert set(map(str, nspawn_node.descendants(int(pid)))) <= set(confined)
+        assert set(map(str, descendants(int(pid)))) <= set(confined)
         assert int((group / "memory.limit_in_bytes").read_text()) == 1024 * 1024 * 1024
         quota = Path("/sys/fs/cgroup/cpu/dbaas") / node["name"] / "cpu.cfs_quota_us"
         assert int(quota.read_text()) == 100_000
     first, second = lab.nodes
+    for node in lab.nodes:
+        # Born in its cgroups, the node's systemd runs every unit (none failed to attach).
+        failed = lab.ssh(node, "systemctl --failed --no-legend --plain").stdout
+        assert failed.strip() == "", failed
 
     for node, other in ((first, second), (second, first)):
         assert lab.ssh(node, "hostname").stdout.strip() == node["name"]
