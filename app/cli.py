@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import uuid
 from typing import Any
 
 import click
@@ -116,8 +117,6 @@ def token_create(
     config: dict, project_id: str | None, admin: bool, description: str, expires_in: str | None
 ) -> None:
     """Create a token; it is printed once, as the last line."""
-    import uuid
-
     lifetime = _duration(expires_in)
     project_id = project_id or str(uuid.uuid4())
     try:
@@ -232,6 +231,13 @@ def quotas_group() -> None:
     """Projects' quotas (defaults: DBAAS_QUOTA_*)."""
 
 
+def _project(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise click.BadParameter("not a UUID", param_hint="PROJECT") from None
+
+
 def _print_quota(shown: dict) -> None:
     for name, limit in shown["limits"].items():
         click.echo(f"{name:10} {shown['usage'][name]:>8} of {limit}")
@@ -248,6 +254,7 @@ def _print_quota(shown: dict) -> None:
 @click.pass_obj
 def quotas_set(config: dict, project: str, defaults: tuple[str, ...], **limits) -> None:
     """Set a project's limits; the others keep theirs."""
+    project = _project(project)
     changes = {name: value for name, value in limits.items() if value is not None}
     changes.update({name: None for name in defaults})
     if not changes:
@@ -265,6 +272,7 @@ def quotas_set(config: dict, project: str, defaults: tuple[str, ...], **limits) 
 @click.pass_obj
 def quotas_show(config: dict, project: str) -> None:
     """A project's usage and limits."""
+    project = _project(project)
     with _session(config) as session:
         _print_quota(quotas.show(session, project, config))
 

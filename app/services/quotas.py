@@ -2,6 +2,7 @@
 when a create or a resize is asked: over a quota is 403 ``quota_exceeded`` naming the
 limit, more than the host holds is 409 with the reason; nothing is recorded either way."""
 
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -81,7 +82,12 @@ def show(session: Session, project_id: str, settings: dict[str, Any]) -> dict[st
 
 
 def set_limits(session: Session, project_id: str, changes: dict[str, int | None]) -> Quota:
-    """An admin's limits for a project (None: back to the default)."""
+    """An admin's limits for a project (None: back to the default). Projects are
+    named by UUID, in the canonical form tokens carry."""
+    try:
+        project_id = str(uuid.UUID(project_id))
+    except ValueError:
+        raise Invalid("project", "Not a project UUID.") from None
     for name, value in changes.items():
         if name not in LIMITS:
             raise Invalid(name, "Not a quota.")

@@ -108,3 +108,11 @@ def test_a_create_the_host_cannot_hold_is_refused_at_once(api, app, instance_bod
     assert disk.status_code == 409, disk.json
     assert "not enough free disk" in disk.json["message"]
     assert count_instances(api) == 1
+
+
+def test_a_project_is_named_by_its_uuid(admin_api, api):
+    assert admin_api.put("/v1/quotas/not-a-project", json={"nodes": 1}).status_code == 404
+    assert admin_api.put("/v1/quotas/" + "a" * 300, json={"nodes": 1}).status_code == 404
+    upper = api.project_id.upper()
+    assert admin_api.put(f"/v1/quotas/{upper}", json={"nodes": 1}).status_code == 200
+    assert api.get("/v1/quotas").json["limits"]["nodes"] == 1  # the same project

@@ -55,3 +55,18 @@ def test_serve_answers_over_http(served):
     with urllib.request.urlopen(request, timeout=5) as answer:
         assert answer.status == 200
         assert b'"versions"' in answer.read()
+
+
+def test_an_admin_sets_a_projects_quotas_and_the_defaults_back(env):
+    project = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+    dbaas(env, "db", "upgrade")
+    shown = dbaas(env, "quotas", "set", project.upper(), "--instances", "2", "--ram", "4096")
+    assert "instances         0 of 2" in shown and "ram               0 of 4096" in shown
+    assert "cpu               0 of 128" in dbaas(env, "quotas", "show", project)
+    back = dbaas(env, "quotas", "set", project, "--default", "ram")
+    assert "ram               0 of 262144" in back and "instances         0 of 2" in back
+    for bad in (["quotas", "set", "nope", "--nodes", "1"], ["quotas", "set", project]):
+        refused = dbaas(env, *bad, check=False)
+        assert refused.returncode == 2, refused.stderr
+    refused = dbaas(env, "quotas", "set", project, "--default", "colour", check=False)
+    assert refused.returncode == 1 and "Not a quota" in refused.stderr

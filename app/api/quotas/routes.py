@@ -24,18 +24,18 @@ class Quotas(MethodView):
         return quotas.show(session(), project_id(), current_app.config)
 
 
-@blp.route("/<project>")
+@blp.route("/<uuid:project>")
 class QuotaByProject(MethodView):
     @admin_required
     @blp.response(200, QuotaSchema)
     def get(self, project):
         """A project's limits and usage (admin)"""
-        return quotas.show(session(), project, current_app.config)
+        return quotas.show(session(), str(project), current_app.config)
 
     @admin_required
     @blp.arguments(QuotaUpdateSchema, example={"instances": 5, "ram": 16384})
     @blp.response(200, QuotaSchema)
     def put(self, changes, project):
         """Set a project's limits (admin); null puts one back to the default"""
-        quotas.set_limits(session(), project, changes)
-        return quotas.show(session(), project, current_app.config)
+        quotas.set_limits(session(), str(project), changes)
+        return quotas.show(session(), str(project), current_app.config)
