@@ -296,7 +296,7 @@ def ca_init(config: dict) -> None:
 @click.pass_obj
 def ca_show(config: dict) -> None:
     """The root CA's certificate, PEM."""
-    click.echo(tls.root(config).certificate, nl=False)
+    click.echo(tls.root_certificate(config), nl=False)
 
 
 def _add_client_commands() -> None:

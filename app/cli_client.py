@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from app.client import ApiError, Client, with_login
-from app.services.references import INSTANCES_PATH
+from app.services.references import INSTANCES_PATH, PEM_MEDIA_TYPE
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -143,15 +143,12 @@ def instances_show(instance: str) -> None:
     _show(_client().get(f"{INSTANCES_PATH}/{instance}"))
 
 
-PEM = "application/x-pem-file"
-
-
 @instances.command("ca")
 @click.argument("instance")
 @api_errors
 def instances_ca(instance: str) -> None:
     """The CA certificate (PEM) that verifies the instance's nodes: `> ca.pem`."""
-    click.echo(_client().text(f"{INSTANCES_PATH}/{instance}/ca", PEM), nl=False)
+    click.echo(_client().text(f"{INSTANCES_PATH}/{instance}/ca", PEM_MEDIA_TYPE), nl=False)
 
 
 @instances.command("uri")
@@ -175,7 +172,7 @@ def instances_uri(instance: str, user: str | None, database: str, ca_file: str |
     path = Path(ca_file or Path.home() / ".dbaas" / f"ca-{found['uuid']}.pem").absolute()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(client.text(f"{INSTANCES_PATH}/{found['uuid']}/ca", PEM))
+        path.write_text(client.text(f"{INSTANCES_PATH}/{found['uuid']}/ca", PEM_MEDIA_TYPE))
     click.echo(with_login(uri, user, database, sslrootcert=str(path)))
 
 

@@ -58,7 +58,6 @@ class Settings(Mapping):
     # alone (with the instance's nodes) reach SSH, etcd, Patroni and the internal roles.
     CONTROL_ADDRESSES: str = ""
     LIBVIRT_URI: str = "qemu:///system"
-    # Seconds an Ansible run may take, by action, before it is stopped.
     # Each project's quotas unless an admin set others (`dbaas quotas set`): instances,
     # nodes, and the sums over its nodes of cores, RAM (MB) and data disk (GB).
     QUOTA_INSTANCES: int = 20
@@ -73,7 +72,7 @@ class Settings(Mapping):
     RESERVED_RAM: int = 2048
     RAM_OVERCOMMIT: float = 1.0
     DISK_OVERCOMMIT: float = 10.0
-
+    # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE: float = 3600
     RUN_TIMEOUT_UPDATE: float = 3600
     RUN_TIMEOUT_DELETE: float = 1200

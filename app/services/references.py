@@ -14,6 +14,8 @@ USER_REF = re.compile(rf"(?:{_INSTANCES}/(?P<instance>{_UUID})/users/)?(?P<user>
 
 VERSIONS_PATH = "/v1/types/postgres/versions"
 INSTANCES_PATH = "/v1/postgres/instances"
+# How GET .../instances/{uuid}/ca answers: the CA certificate, PEM.
+PEM_MEDIA_TYPE = "application/x-pem-file"
 # The spec's reference URIs use this prefix; both answer.
 INSTANCES_REF_PATH = "/v1/types/postgres/instances"
 

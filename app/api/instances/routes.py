@@ -11,12 +11,10 @@ from app.api.common import (
 from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
 from app.extension import Blueprint, idempotent, project_id
 from app.services import instances
-from app.services.references import INSTANCES_PATH
+from app.services.references import INSTANCES_PATH, PEM_MEDIA_TYPE
 from app.sessions import dispatch, session
 from core import tls
 from core.models import Instance
-
-PEM = "application/x-pem-file"
 
 blp = Blueprint(
     "instances",
@@ -86,11 +84,11 @@ class InstanceById(MethodView):
 class InstanceCa(MethodView):
     @blp.response(
         200,
-        content_type=PEM,
+        content_type=PEM_MEDIA_TYPE,
         description="The CA certificate (PEM) that verifies the instance's nodes: "
         "use it as libpq's sslrootcert with sslmode=verify-full",
     )
     def get(self, instance_uuid):
         """The CA certificate that verifies the instance's nodes"""
         instances.get_instance(session(), project_id(), str(instance_uuid))
-        return Response(tls.root_certificate(current_app.config), mimetype=PEM)
+        return Response(tls.root_certificate(current_app.config), mimetype=PEM_MEDIA_TYPE)
