@@ -124,12 +124,8 @@ def new_root(now: datetime | None = None) -> Issued:
     return Issued(_cert_pem(certificate), _key_pem(key))
 
 
-def _signer(issuer: Issued):
-    return issuer.leaf, serialization.load_pem_private_key(issuer.key.encode(), None)
-
-
 def _issued_by(issuer: Issued, builder, key) -> x509.Certificate:
-    issuer_cert, issuer_key = _signer(issuer)
+    issuer_key = serialization.load_pem_private_key(issuer.key.encode(), None)
     return builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
     ).sign(issuer_key, hashes.SHA256())
@@ -248,26 +244,39 @@ def root_certificate(settings: dict[str, Any]) -> str:
     return path.read_text() if path.exists() else root(settings).certificate
 
 
-def _stored(session: Session, instance: Instance, name: str) -> InstanceSecret | None:
-    return session.scalars(
-        select(InstanceSecret).where(
-            InstanceSecret.instance_id == instance.id, InstanceSecret.name == name
-        )
-    ).first()
+class _Kept:
+    """An instance's TLS rows (its CA's and its nodes'), read in one query and
+    decrypted with one cipher."""
 
+    def __init__(self, session: Session, instance: Instance, settings: dict[str, Any]):
+        self.session, self.instance, self.box = session, instance, cipher(settings)
+        self.rows = {
+            row.name: row
+            for row in session.scalars(
+                select(InstanceSecret).where(
+                    InstanceSecret.instance_id == instance.id,
+                    InstanceSecret.name.startswith("tls_", autoescape=True),
+                )
+            )
+        }
 
-def _keep(session: Session, instance: Instance, name: str, issued: Issued, settings) -> None:
-    ciphertext = cipher(settings).encrypt(issued.to_json())
-    row = _stored(session, instance, name)
-    if row is None:
-        session.add(InstanceSecret(instance_id=instance.id, name=name, ciphertext=ciphertext))
-    else:
-        row.ciphertext = ciphertext
+    def load(self, name: str) -> Issued | None:
+        row = self.rows.get(name)
+        return None if row is None else Issued.from_json(self.box.decrypt(row.ciphertext))
 
+    def keep(self, name: str, issued: Issued) -> None:
+        ciphertext = self.box.encrypt(issued.to_json())
+        if name in self.rows:
+            self.rows[name].ciphertext = ciphertext
+        else:
+            self.rows[name] = InstanceSecret(
+                instance_id=self.instance.id, name=name, ciphertext=ciphertext
+            )
+            self.session.add(self.rows[name])
 
-def _load(session: Session, instance: Instance, name: str, settings) -> Issued | None:
-    row = _stored(session, instance, name)
-    return None if row is None else Issued.from_json(cipher(settings).decrypt(row.ciphertext))
+    def drop_all_but(self, names: set[str]) -> None:
+        for name in set(self.rows) - names:
+            self.session.delete(self.rows.pop(name))
 
 
 def node_secret_name(node: Node) -> str:
@@ -279,31 +288,25 @@ def instance_certificates(
 ) -> dict[str, Any]:
     """The root's and the instance CA's certificates, and each node's certificate and
     key: issued on first use and again when near their end or when a node's address
-    changed, else the stored ones (a run again changes no file on the nodes)."""
-    service_root = root(settings)
-    instance_ca = _load(session, instance, INSTANCE_CA_SECRET, settings)
+    changed, else the stored ones (a run again changes no file on the nodes). The
+    root's key is decrypted only to make the instance's CA."""
+    kept = _Kept(session, instance, settings)
+    instance_ca = kept.load(INSTANCE_CA_SECRET)
     if instance_ca is None:
-        instance_ca = new_instance_ca(service_root, instance.uuid)
-        _keep(session, instance, INSTANCE_CA_SECRET, instance_ca, settings)
+        instance_ca = new_instance_ca(root(settings), instance.uuid)
+        kept.keep(INSTANCE_CA_SECRET, instance_ca)
     # A node removed by an update takes its certificate with it.
-    kept = {node_secret_name(node) for node in instance.nodes}
-    for row in session.scalars(
-        select(InstanceSecret).where(
-            InstanceSecret.instance_id == instance.id, InstanceSecret.name.like("tls_node_%")
-        )
-    ):
-        if row.name not in kept:
-            session.delete(row)
+    kept.drop_all_but({INSTANCE_CA_SECRET} | {node_secret_name(n) for n in instance.nodes})
     certificates = {}
     for node in nodes:
-        issued = _load(session, instance, node_secret_name(node), settings)
+        issued = kept.load(node_secret_name(node))
         if issued is None or not still_good(issued, node.name, node.address):
             issued = new_node_certificate(instance_ca, node.name, node.address)
-            _keep(session, instance, node_secret_name(node), issued, settings)
+            kept.keep(node_secret_name(node), issued)
         certificates[node.name] = {"certificate": issued.certificate, "key": issued.key}
     session.commit()
     return {
-        "ca_certificate": service_root.certificate,
+        "ca_certificate": root_certificate(settings),
         "instance_ca_certificate": instance_ca.certificate,
         "nodes": certificates,
     }
@@ -314,8 +317,9 @@ def renewal_due(
 ) -> bool:
     """Whether a node certificate of the instance is within RENEW_BEFORE of its end."""
     now = now or datetime.now(UTC)
+    kept = _Kept(session, instance, settings)
     for node in instance.nodes:
-        issued = _load(session, instance, node_secret_name(node), settings)
+        issued = kept.load(node_secret_name(node))
         if issued is not None and issued.leaf.not_valid_after_utc - RENEW_BEFORE <= now:
             return True
     return False
