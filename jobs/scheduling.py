@@ -49,40 +49,34 @@ def blocker(session: Session, operation: Operation, instance: Instance) -> str |
     return None if older is None else f"waiting for operation {older.uuid}"
 
 
-def wake(session: Session, job_queue: JobQueue, instance_id: int) -> int:
-    """Enqueue the instance's parked operations, oldest first; each re-checks its turn."""
-    parked = session.scalars(
+def _parked(session: Session, *where) -> list[Operation]:
+    return session.scalars(
         select(Operation)
-        .where(
-            Operation.instance_id == instance_id,
-            Operation.status == OperationStatus.PENDING,
-            Operation.parked.is_(True),
-        )
+        .where(Operation.status == OperationStatus.PENDING, Operation.parked.is_(True), *where)
         .order_by(Operation.id)
     ).all()
-    woken = 0
-    for operation in parked:
-        operation.parked = False
-        session.commit()
-        woken += enqueue(session, job_queue, operation)
-    return woken
+
+
+def _unpark(session: Session, job_queue: JobQueue, operation: Operation) -> int:
+    operation.parked = False
+    session.commit()
+    return int(enqueue(session, job_queue, operation))
+
+
+def wake(session: Session, job_queue: JobQueue, instance_id: int) -> int:
+    """Enqueue the instance's parked operations, oldest first; each re-checks its turn."""
+    parked = _parked(session, Operation.instance_id == instance_id)
+    return sum(_unpark(session, job_queue, operation) for operation in parked)
 
 
 def wake_unblocked(session: Session, job_queue: JobQueue) -> int:
     """Enqueue the parked operations whose blocker is gone: a wake-up that was lost (the
     worker that finished the blocking run died before it woke them). One still blocked
     stays parked, and is not re-enqueued every sweep to find that out again."""
-    parked = session.scalars(
-        select(Operation)
-        .where(Operation.status == OperationStatus.PENDING, Operation.parked.is_(True))
-        .order_by(Operation.id)
-    ).all()
     woken = 0
-    for operation in parked:
+    for operation in _parked(session):
         instance = session.get(Instance, operation.instance_id)
         if instance is not None and blocker(session, operation, instance) is None:
-            operation.parked = False
-            session.commit()
-            woken += enqueue(session, job_queue, operation)
+            woken += _unpark(session, job_queue, operation)
     session.commit()
     return woken
