@@ -31,9 +31,13 @@ class LabProvider(Provider):
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.settings["LAB_NETWORK"])
 
+    @property
+    def host_address(self) -> str:
+        """The network's first address: this host's own, on the bridge."""
+        return str(next(self.network.hosts()))
+
     def free_machines(self, used: set[str]) -> Iterator[tuple[str, str]]:
-        # The network's first address is the host's own, on the bridge.
-        for address in list(self.network.hosts())[1:]:
+        for address in list(self.network.hosts())[1:]:  # not the host's own
             if str(address) not in used:
                 yield node_name(), str(address)
 
@@ -73,9 +77,9 @@ class LabProvider(Provider):
         return {
             "network": str(self.network),
             "bridge": self.settings["LAB_BRIDGE"],
-            "bridge_address": str(next(self.network.hosts())),
+            "bridge_address": self.host_address,
             # This host as the nodes see it: allowed the internal roles and ports.
-            "control_addresses": [str(next(self.network.hosts()))],
+            "control_addresses": [self.host_address],
             "prefix": self.network.prefixlen,
             "nodes_dir": str(self.nodes_dir()),
             "ssh_public_key": public_key.read_text() if public_key.exists() else "",

@@ -2,6 +2,7 @@
 DBAAS_STATIC_HOSTS as [{name, address, user (root), ssh_key, data_device (/dev/vdb),
 host_key}]; each holds one instance's node at a time. The file is read once."""
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ class Static(Provider):
     def __init__(self, settings: dict[str, Any]) -> None:
         super().__init__(settings)
         self.hosts = {str(host["name"]): host for host in load_hosts(settings.get("STATIC_HOSTS"))}
+        self.control_addresses = control_addresses(settings.get("CONTROL_ADDRESSES", ""))
 
     def free_machines(self, used: set[str]) -> Iterator[tuple[str, str]]:
         for name, host in self.hosts.items():
@@ -45,8 +47,7 @@ class Static(Provider):
     def lab_variables(self, instance) -> dict[str, Any]:
         """The control host's addresses as the machines see it (DBAAS_CONTROL_ADDRESSES):
         allowed the internal roles and ports, SSH included."""
-        given = self.settings["CONTROL_ADDRESSES"]
-        return {"control_addresses": [a.strip() for a in given.split(",") if a.strip()]}
+        return {"control_addresses": self.control_addresses}
 
     def uses_service_key(self) -> bool:
         return any("ssh_key" not in host for host in self.hosts.values())
@@ -54,6 +55,15 @@ class Static(Provider):
     def host_key(self, name: str) -> str | None:
         key = self.hosts.get(name, {}).get("host_key")
         return key.strip() if key else None
+
+
+def control_addresses(given: str) -> list[str]:
+    """DBAAS_CONTROL_ADDRESSES, checked as IPv4 addresses: they reach pg_hba and the
+    machines' filter."""
+    try:
+        return [str(ipaddress.IPv4Address(a.strip())) for a in given.split(",") if a.strip()]
+    except ValueError as exc:
+        raise PoolExhausted(f"DBAAS_CONTROL_ADDRESSES: {exc}") from None
 
 
 def load_hosts(path: str | None) -> list[dict]:

@@ -208,3 +208,15 @@ def test_a_runs_certificates_are_kept_renewed_for_a_new_address_and_never_stored
 
     stored = session.scalars(select(InstanceSecret.ciphertext)).all()
     assert stored and not any(b"PRIVATE KEY" in row or b"BEGIN" in row for row in stored)
+
+
+def test_the_control_addresses_of_static_machines_are_addresses(tmp_path):
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("- {name: db1, address: 10.0.0.11}\n")
+    settings = {"STATIC_HOSTS": str(hosts), "DATA_DIR": str(tmp_path)}
+    given = static.Static({**settings, "CONTROL_ADDRESSES": " 10.0.0.1, 10.0.0.2 ,"})
+    assert given.lab_variables(None) == {"control_addresses": ["10.0.0.1", "10.0.0.2"]}
+    assert static.Static(settings).lab_variables(None) == {"control_addresses": []}
+    for bad in ("10.0.0.1/0", "0.0.0.0/0 trust", "{{ x }}", "host.example"):
+        with pytest.raises(PoolExhausted, match="DBAAS_CONTROL_ADDRESSES"):
+            static.Static({**settings, "CONTROL_ADDRESSES": bad})
