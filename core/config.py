@@ -72,6 +72,26 @@ class Settings(Mapping):
     RESERVED_RAM: int = 2048
     RAM_OVERCOMMIT: float = 1.0
     DISK_OVERCOMMIT: float = 10.0
+    # Backups (pgBackRest). The repository: an S3-compatible bucket when BACKUP_S3_BUCKET
+    # is set; else a directory mounted on every node (BACKUP_PATH); else, for nspawn lab
+    # nodes, a directory per instance under $DATA_DIR/backups shared into its nodes.
+    # Without any, instances are not backed up (the static and libvirt providers).
+    BACKUP_S3_ENDPOINT: str = ""
+    BACKUP_S3_BUCKET: str = ""
+    BACKUP_S3_REGION: str = "us-east-1"
+    BACKUP_S3_KEY: str = ""
+    BACKUP_S3_KEY_SECRET: str = ""
+    # The CA that verifies the endpoint's certificate (a path on the nodes); empty: the
+    # nodes' system CAs.
+    BACKUP_S3_CA_FILE: str = ""
+    BACKUP_PATH: str = ""
+    # What a new instance gets unless its body says otherwise.
+    BACKUP_SCHEDULE: str = "daily"
+    BACKUP_RETENTION_DAYS: int = 7
+    # A full backup when the last full one is this many days old; differential between.
+    BACKUP_FULL_EVERY_DAYS: float = 7
+    # A restore verified at least this often (and after every full backup).
+    BACKUP_VERIFY_EVERY_HOURS: float = 24
     # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE: float = 3600
     RUN_TIMEOUT_UPDATE: float = 3600
@@ -137,6 +157,12 @@ class DataDir:
     @property
     def redis_password(self) -> Path:
         return self.root / "redis" / "password"
+
+    @property
+    def backups(self) -> Path:
+        """The lab's backup repositories: one directory per archive, shared into its
+        instance's nodes (and no other's)."""
+        return self.root / "backups"
 
     @property
     def secret_key(self) -> Path:

@@ -10,7 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import operations
-from core.models import Action, Instance, Node, Operation, OperationStatus, Status, Target, utcnow
+from core.models import (
+    Action,
+    Archive,
+    Backup,
+    Instance,
+    Node,
+    Operation,
+    OperationStatus,
+    Status,
+    Target,
+    utcnow,
+)
 
 log = logging.getLogger("jobs.events")  # the log lines' name since the first release
 
@@ -40,6 +51,14 @@ def nodes_stopped(nodes: list[Node]) -> None:
 
 def target_of(session: Session, operation: Operation):
     model = MODELS[Target(operation.target)]
+    if model is Backup:  # a backup belongs to its instance's archive
+        return session.scalars(
+            select(Backup)
+            .join(Archive)
+            .where(
+                Archive.instance_id == operation.instance_id, Backup.uuid == operation.target_uuid
+            )
+        ).first()
     # Inside the operation's instance: a uuid alone names nothing for certain.
     instance_id = model.id if model is Instance else model.instance_id
     return session.scalars(
@@ -68,7 +87,7 @@ def operation_started(session: Session, operation: Operation) -> None:
     # An instance shows its provisioning; users and databases go NEW -> ACTIVE directly.
     # The reconcile's restart of stopped nodes is not a change asked for: the instance
     # keeps serving (Patroni failed over) and the nodes show the trouble.
-    if resource is not None and operation.target == Target.INSTANCE and not _is_restart(operation):
+    if resource is not None and _shows_progress(operation):
         resource.status = Status.IN_PROGRESS
     _log(operation, "started", attempt=operation.attempts)
     session.commit()
@@ -105,7 +124,7 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
             if node.status != Status.ACTIVE:
                 node.status = Status.ERROR
                 node.error = error
-    elif resource is not None:
+    elif resource is not None and operation.action != Action.VERIFY:
         resource.status = Status.ERROR
         resource.error = error
     _log(operation, "failed", error=error.get("message"), task=error.get("task"))
@@ -118,7 +137,7 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
     operation.runner_pid = None
     _log(operation, "succeeded")
     resource = target_of(session, operation)
-    if resource is not None:
+    if resource is not None and operation.action != Action.VERIFY:
         if operation.action == Action.DELETE:
             session.delete(resource)
         else:
@@ -127,6 +146,17 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
             resource.status = Status.ACTIVE
             resource.error = None
     session.commit()
+
+
+def _shows_progress(operation: Operation) -> bool:
+    """Instances show their provisioning and backups their taking; users and databases
+    go NEW -> ACTIVE directly. Neither a restart of stopped nodes nor a verification is
+    a change asked for: the instance keeps serving, the backup stays what it was."""
+    if operation.action in (Action.START, Action.VERIFY):
+        return False
+    return operation.target == Target.INSTANCE or (
+        operation.target == Target.BACKUP and operation.action == Action.CREATE
+    )
 
 
 def _is_restart(operation: Operation) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Integer,
@@ -72,12 +73,29 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     # Internal: bring an instance's stopped machines back (host reboot, node crash).
     START = "start"
+    # An instance's data put back as of a point in time (its nodes rebuilt from a backup).
+    RESTORE = "restore"
+    # A backup restored somewhere throwaway and checked (pg_amcheck), then removed.
+    VERIFY = "verify"
 
 
 class Target(enum.StrEnum):
     INSTANCE = "instance"
     USER = "user"
     DATABASE = "database"
+    BACKUP = "backup"
+
+
+class BackupKind(enum.StrEnum):
+    FULL = "full"
+    DIFF = "diff"
+    INCR = "incr"
+
+
+class BackupSchedule(enum.StrEnum):
+    DAILY = "daily"
+    HOURLY = "hourly"
+    NONE = "none"
 
 
 class Base(DeclarativeBase):
@@ -179,6 +197,8 @@ class Instance(Timestamped, Base):
     secrets: Mapped[list["InstanceSecret"]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )
+    # Not deleted with the instance: its backups stay for their retention.
+    archive: Mapped["Archive | None"] = relationship(back_populates="instance", lazy="selectin")
 
     @property
     def effective_sync_replica_number(self) -> int:
@@ -307,3 +327,73 @@ class Operation(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
     instance: Mapped[Instance] = relationship()
+
+
+class Archive(Timestamped, Base):
+    """An instance's pgBackRest stanza: its archived WAL and its backups, in a
+    repository outside its nodes. It outlives the instance: kept retention_days after
+    the DELETE, so that an accidental delete can be restored."""
+
+    __tablename__ = "archives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The stanza's name: the uuid of the instance it was made for.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    project_id: Mapped[str] = mapped_column(String(36), index=True)
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("instances.id", ondelete="SET NULL"), unique=True, default=None
+    )
+    instance_name: Mapped[str] = mapped_column(String(63))
+    # What restores it: the source's PostgreSQL major and image.
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    schedule: Mapped[str] = mapped_column(String(8), default=BackupSchedule.DAILY)
+    retention_days: Mapped[int] = mapped_column(Integer, default=7)
+    # repo1-cipher-pass, encrypted like the other internal credentials (core.secrets).
+    passphrase: Mapped[bytes] = mapped_column(LargeBinary)
+    # The oldest backup's end, and the last moment WAL was confirmed archived (a backup,
+    # or pgBackRest's check): every point between them can be restored.
+    recovery_earliest: Mapped[datetime | None] = mapped_column(default=None)
+    recovery_latest: Mapped[datetime | None] = mapped_column(default=None)
+    # Why the last backup or archive check failed (None: it worked).
+    archive_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # {"at", "backup", "recovered_to", "seconds", "ok", "error"} of the last verification.
+    last_verified_restore: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The instance's DELETE: the archive is removed retention_days after it.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    instance: Mapped[Instance | None] = relationship(back_populates="archive")
+    version: Mapped[Version] = relationship(lazy="joined")
+    backups: Mapped[list["Backup"]] = relationship(
+        back_populates="archive", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Backup(Timestamped, Base):
+    """One pgBackRest backup of an archive. The figures are pgBackRest's own (info)."""
+
+    __tablename__ = "backups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    archive_id: Mapped[int] = mapped_column(
+        ForeignKey("archives.id", ondelete="CASCADE"), index=True
+    )
+    # pgBackRest's label (20261202-101500F), known once the backup is taken.
+    label: Mapped[str | None] = mapped_column(String(64), default=None)
+    kind: Mapped[str] = mapped_column(String(8), default=BackupKind.FULL)
+    # Taken by the schedule (or before an in-place restore) rather than asked for.
+    scheduled: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    repository_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    wal_start: Mapped[str | None] = mapped_column(String(24), default=None)
+    wal_stop: Mapped[str | None] = mapped_column(String(24), default=None)
+
+    archive: Mapped[Archive] = relationship(back_populates="backups", lazy="joined")
+
+    @property
+    def instance(self) -> Instance | None:
+        return self.archive.instance

@@ -205,12 +205,37 @@ def remove_cgroups(name: str) -> None:
                     time.sleep(0.1)
 
 
+def bind_options(binds: list[str]) -> list[str]:
+    """`rw:SOURCE:TARGET` or `ro:SOURCE:TARGET` -> nspawn's --bind / --bind-ro. A
+    writable source (the instance's backup repository) is made if missing; a read-only
+    one (another instance's, to restore from) must exist."""
+    options = []
+    for bind in binds:
+        mode, source, target = bind.split(":", 2)
+        if mode not in ("rw", "ro") or not source.startswith("/") or not target.startswith("/"):
+            sys.exit(f"not a bind (rw|ro:/source:/target): {bind}")
+        if mode == "rw":
+            Path(source).mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not Path(source).is_dir():
+            sys.exit(f"the directory to share read-only is missing: {source}")
+        options.append(f"--bind{'-ro' if mode == 'ro' else ''}={source}:{target}")
+    return options
+
+
 def start(
-    name: str, root: str, bridge: str, disk: str, state: Path, ram_mb: int, cpus: float
+    name: str,
+    root: str,
+    bridge: str,
+    disk: str,
+    state: Path,
+    ram_mb: int,
+    cpus: float,
+    binds: list[str] = (),
 ) -> str:
     limit(name, ram_mb, cpus)
     if node_init(state):
         return "running"
+    shared = bind_options(list(binds))
     log = open(state / "console.log", "ab")  # noqa: SIM115 (inherited by the node)
     nspawn = subprocess.Popen(
         [
@@ -223,6 +248,7 @@ def start(
             "--keep-unit",
             f"--network-bridge={bridge}",
             f"--bind={disk}:/dev/vdb",
+            *shared,
             "--console=pipe",
         ],
         stdin=subprocess.DEVNULL,
@@ -305,7 +331,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps(result))
     elif command == "start":
         name, root, bridge, disk, state, address, boot_timeout, ram_mb, cpus = argv[2:11]
-        print(start(name, root, bridge, disk, Path(state), int(ram_mb), float(cpus)))
+        print(start(name, root, bridge, disk, Path(state), int(ram_mb), float(cpus), argv[11:]))
         if not wait_for_sshd(address, float(boot_timeout)):
             sys.exit(f"the node's sshd on {address} did not answer within {boot_timeout} s")
     elif command == "stop":

@@ -9,14 +9,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Action, Database, Instance, Operation, OperationStatus, Target, User
+from core.models import (
+    Action,
+    Backup,
+    Database,
+    Instance,
+    Operation,
+    OperationStatus,
+    Target,
+    User,
+)
 
-Record = Instance | User | Database
+Record = Instance | User | Database | Backup
 
 TARGETS: dict[type, Target] = {
     Instance: Target.INSTANCE,
     User: Target.USER,
     Database: Target.DATABASE,
+    Backup: Target.BACKUP,
 }
 
 

@@ -15,6 +15,7 @@ from core.models import (
     Target,
     utcnow,
 )
+from jobs import backups
 
 MESSAGE_MAX = 2000
 REDACTED = "********"
@@ -71,6 +72,8 @@ class RunTracker:
     hosts: dict[str, str] = field(default_factory=dict)
     ansible_pid: int | None = None
     lines: list[str] = field(default_factory=list)
+    # What the playbook reported with set_stats (per_host: false), e.g. a backup's account.
+    report: dict[str, Any] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)  # "host: task" that changed something
 
     def feed(self, event: dict[str, Any]) -> bool:
@@ -113,6 +116,7 @@ class RunTracker:
                 self.changed.append(f"{self.host}: {data.get('task') or self.task}")
             return False
         if kind == "playbook_on_stats":
+            self.report = data.get("artifact_data") or {}
             for host in _hosts_in(data):
                 if data.get("dark", {}).get(host):
                     self.hosts[host] = "unreachable"
@@ -178,11 +182,13 @@ def run_finished(
     session: Session, operation: Operation, tracker: RunTracker, status: str, stdout_tail: str
 ) -> None:
     """Map a finished run (successful, failed, timeout, canceled) to every status."""
+    error = None if status == "successful" else tracker.error_for(status, stdout_tail)
     lifecycle.nodes_reached(session, operation, tracker.hosts)
-    if status != "successful" and operation.target == Target.INSTANCE:
+    backups.run_reported(session, operation, tracker.report, error)
+    if error is not None and operation.target == Target.INSTANCE:
         lifecycle.release_unbuilt_nodes(session, operation)
-    if status == "successful":
+    if error is None:
         operation.progress = tracker.final_progress()
         lifecycle.operation_succeeded(session, operation)
     else:
-        lifecycle.operation_failed(session, operation, tracker.error_for(status, stdout_tail))
+        lifecycle.operation_failed(session, operation, error)

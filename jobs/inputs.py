@@ -13,6 +13,7 @@ from core import tls
 from core.config import DataDir
 from core.lifecycle import target_of
 from core.models import Instance, Operation, Target
+from jobs import backups
 from jobs.providers import Provider
 
 CONTROL_GROUP = "control"  # the host that builds machines: this one
@@ -134,9 +135,13 @@ def extravars(
             {"name": n.name, "address": n.address} for n in staying(instance) if n.etcd_member
         ],
     }
+    backup, binds, backup_secrets = backups.variables(session, operation, instance, settings)
+    if backup:
+        variables["dbaas_backup"] = backup
+        variables["dbaas_lab"]["binds"] = binds
     credentials = core_secrets.credentials(session, instance, settings)
     variables["dbaas_credentials"] = credentials
-    secrets: tuple[str, ...] = tuple(credentials.values())
+    secrets: tuple[str, ...] = (*credentials.values(), *backup_secrets)
     placed = [n for n in staying(instance) if n.address]
     if placed:
         certificates = tls.instance_certificates(session, instance, placed, settings)

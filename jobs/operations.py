@@ -32,6 +32,8 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.USER, Action.DELETE): "user_delete.yml",
     (Target.DATABASE, Action.CREATE): "database_create.yml",
     (Target.DATABASE, Action.DELETE): "database_delete.yml",
+    (Target.BACKUP, Action.CREATE): "backup_create.yml",
+    (Target.BACKUP, Action.DELETE): "backup_delete.yml",
 }
 
 
@@ -131,7 +133,14 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
 
 
 def _timeout_kind(action: str) -> str:
-    return {"create": "CREATE", "update": "UPDATE", "delete": "DELETE", "start": "CREATE"}[action]
+    return {
+        "create": "CREATE",
+        "update": "UPDATE",
+        "delete": "DELETE",
+        "start": "CREATE",
+        "restore": "CREATE",
+        "verify": "CREATE",
+    }[action]
 
 
 def _open_log(directory: Path):

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.services import operations, quotas
+from app.services import backups, operations, quotas
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
@@ -75,7 +75,14 @@ def create_instance(
     data["version"] = resolve_version(session, data["version"])
     quotas.check(session, project_id, settings, quotas.Usage(), _usage(data))
 
+    policy = data.pop("backup", None)
     instance = Instance(project_id=project_id, status=Status.NEW, **data)
+    if uuid is not None:
+        instance.uuid = uuid
+    else:
+        session.add(instance)
+        session.flush()  # its uuid names its archive's stanza
+    instance.archive = backups.policy_for_new_instance(instance, policy, settings)
     return operations.created(session, instance, uuid)
 
 
@@ -92,6 +99,11 @@ def update_instance(
         )
     if changes.get("name", instance.name) != instance.name:
         _refuse_taken_name(session, instance.project_id, changes["name"])
+        if instance.archive is not None:
+            instance.archive.instance_name = changes["name"]
+    changes = dict(changes)
+    if "backup" in changes:
+        backups.change_policy(instance, changes.pop("backup"), settings)
 
     resized = {
         field: [getattr(instance, field), changes[field]]

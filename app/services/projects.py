@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.references import parse_instance
-from core.models import Database, Instance, User, Version
+from core.models import Archive, Backup, Database, Instance, User, Version
 
 
 def take_project_id(data: dict[str, Any], project_id: str) -> None:
@@ -28,7 +28,8 @@ def take_instance_reference(data: dict[str, Any], instance_uuid: str) -> None:
 
 # Every kind of record a client may name by uuid. A uuid is one name space across them,
 # so one record's uuid can never stand for another's.
-_UUID_KINDS = (Instance, User, Database, Version)
+# (An archive keeps its deleted instance's uuid: that name stays taken.)
+_UUID_KINDS = (Instance, User, Database, Version, Archive, Backup)
 
 
 def take_client_uuid(session: Session, data: dict[str, Any]) -> str | None:

@@ -37,14 +37,18 @@ def valid_body(rule, method, ids):
         ("users.Collection", "POST"): {"name": "intruder", "password": PASSWORD},
         ("users.ById", "PUT"): {"password": "taken_over_1"},
         ("databases.Collection", "POST"): {"name": "intruder_db", "owner": ids["user_uuid"]},
+        ("backups.InstanceBackups", "POST"): {"kind": "full"},
     }
     assert (rule.endpoint, method) in bodies, f"add a valid body for {method} {rule.rule}"
     return bodies[(rule.endpoint, method)]
 
 
 def route_ids(api, instance, user, database, version):
+    backup = api.post(f"/v1/postgres/instances/{instance['uuid']}/backups", json={})
+    assert backup.status_code == 201, backup.json
     operations = api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
     return {
+        "backup_uuid": backup.json["uuid"],
         "instance_uuid": instance["uuid"],
         "user_uuid": user["uuid"],
         "database_uuid": database["uuid"],

@@ -1,5 +1,6 @@
 import marshmallow as ma
 
+from app.api.backups.schemas import BackupPolicySchema, RecoveryWindowSchema, VerifiedRestoreSchema
 from app.api.common import (
     ClientUuids,
     Description,
@@ -12,7 +13,14 @@ from app.api.common import (
 )
 from app.services import references
 from app.services.references import version_uri
-from core import rules
+from core import backups, rules
+
+
+def _policy(instance) -> dict | None:
+    archive = instance.archive
+    if archive is None:
+        return None
+    return {"schedule": archive.schedule, "retention_days": archive.retention_days}
 
 
 def _sized(bounds: tuple[int, int], unit: str, **kwargs) -> ma.fields.Integer:
@@ -49,6 +57,28 @@ class InstanceSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "multi-host libpq URI reaching the primary; add user and dbname"},
     )
+    backup = ma.fields.Function(
+        lambda instance: BackupPolicySchema().dump(_policy(instance)) if instance.archive else None,
+        dump_only=True,
+        metadata={"description": "schedule and retention; null: no backup repository"},
+    )
+    recovery_window = ma.fields.Function(
+        lambda instance: (
+            RecoveryWindowSchema().dump(backups.window(instance.archive))
+            if instance.archive and backups.window(instance.archive)
+            else None
+        ),
+        dump_only=True,
+        metadata={"description": "{earliest, latest}: every point between can be restored"},
+    )
+    last_verified_restore = ma.fields.Function(
+        lambda instance: (
+            VerifiedRestoreSchema().dump(instance.archive.last_verified_restore)
+            if instance.archive and instance.archive.last_verified_restore
+            else None
+        ),
+        dump_only=True,
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -66,6 +96,7 @@ class InstanceUpdateSchema(ma.Schema):
     disk_size = _sized(rules.DISK_GB, "GB; never shrinks")
     nodes_number = _sized(rules.NODES, "nodes")
     sync_replica_number = _sized(rules.SYNC_REPLICAS, "replicas confirming each commit")
+    backup = ma.fields.Nested(BackupPolicySchema)
 
     @ma.validates_schema
     def not_empty(self, data, **_kwargs):
