@@ -104,22 +104,70 @@ def instances() -> None:
     """PostgreSQL instances."""
 
 
+def _backup_policy(fields: dict) -> dict:
+    """--backup-schedule / --retention-days, taken out of the fields, as the body's part."""
+    policy = {
+        "schedule": fields.pop("backup_schedule", None),
+        "retention_days": fields.pop("retention_days", None),
+    }
+    return {k: v for k, v in policy.items() if v is not None}
+
+
+backup_options = (
+    click.option(
+        "--backup-schedule", type=click.Choice(["daily", "hourly", "none"]), help="Backups."
+    ),
+    click.option("--retention-days", type=int, help="Days of points kept restorable."),
+)
+
+
+def _with(options):
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @instances.command("create")
 @click.option("--name", required=True)
-@click.option("--version", "version", required=True, help="Version name or UUID.")
+@click.option("--version", "version", help="Version name or UUID (not with --restore-from).")
 @click.option("--cpu", type=int, default=1, show_default=True)
 @click.option("--ram", type=int, default=1024, show_default=True, help="MB.")
 @click.option("--disk-size", type=int, default=8, show_default=True, help="GB.")
 @click.option("--nodes", "nodes_number", type=int, default=1, show_default=True)
 @click.option("--sync", "sync_replica_number", type=int, default=0, show_default=True)
 @click.option("--description", default="")
+@_with(backup_options)
+@click.option("--restore-from", help="Start from this instance's backups (a deleted one's too).")
+@click.option("--point-in-time", help="RFC 3339 (with --restore-from; default: the latest).")
+@click.option("--backup", "from_backup", help="A backup's UUID (with --restore-from).")
 @wait_option
 @timeout_option
 @api_errors
-def instances_create(version, wait_, timeout, **fields) -> None:
-    """Create an instance."""
+def instances_create(
+    version, restore_from, point_in_time, from_backup, wait_, timeout, **fields
+) -> None:
+    """Create an instance, empty or restored from another's backups."""
     client = _client()
-    body = {**fields, "version": client.version_uuid(version)}
+    body = dict(fields)
+    policy = _backup_policy(body)
+    if policy:
+        body["backup"] = policy
+    if restore_from:
+        source = {"instance": restore_from}
+        if point_in_time:
+            source["point_in_time"] = point_in_time
+        if from_backup:
+            source["backup"] = from_backup
+        body["restore_from"] = source
+    elif point_in_time or from_backup:
+        raise click.UsageError("--point-in-time and --backup go with --restore-from.")
+    if version:
+        body["version"] = client.version_uuid(version)
+    elif not restore_from:
+        raise click.UsageError("Give --version (or --restore-from).")
     instance = client.request("POST", INSTANCES_PATH, body)
     if wait_:
         path = f"{INSTANCES_PATH}/{instance['uuid']}"
@@ -184,18 +232,39 @@ def instances_uri(instance: str, user: str | None, database: str, ca_file: str |
 @click.option("--nodes", "nodes_number", type=int)
 @click.option("--sync", "sync_replica_number", type=int)
 @click.option("--description")
+@_with(backup_options)
 @wait_option
 @timeout_option
 @api_errors
 def instances_update(instance: str, wait_, timeout, **fields) -> None:
-    """Change an instance's size, nodes or sync count."""
+    """Change an instance's size, nodes, sync count or backups."""
     client = _client()
+    policy = _backup_policy(fields)
     body = {name: value for name, value in fields.items() if value is not None}
+    if policy:
+        body["backup"] = policy
     changed = client.request("PUT", f"{INSTANCES_PATH}/{instance}", body)
     if wait_:
         _wait(client, f"{INSTANCES_PATH}/{instance}", instance, timeout)
     else:
         _show(changed)
+
+
+@instances.command("restore")
+@click.argument("instance")
+@click.option("--point-in-time", required=True, help="RFC 3339, inside its recovery_window.")
+@wait_option
+@timeout_option
+@api_errors
+def instances_restore(instance: str, point_in_time: str, wait_, timeout) -> None:
+    """Restore an instance in place as of a moment (a full backup is taken first)."""
+    client = _client()
+    path = f"{INSTANCES_PATH}/{instance}"
+    restored = client.request("POST", f"{path}/restore", {"point_in_time": point_in_time})
+    if wait_:
+        _wait(client, path, instance, timeout)
+    else:
+        _show(restored)
 
 
 @instances.command("wait")
@@ -277,6 +346,18 @@ def _create_child(client: Client, instance: str, kind: str, body: dict, wait_, t
 
 users = _children("users", ["uuid", "name", "status", "description"])
 databases = _children("databases", ["uuid", "name", "status", "owner"])
+backups = _children("backups", ["uuid", "kind", "status", "finished_at", "size", "repository_size"])
+
+
+@backups.command("create")
+@click.argument("instance")
+@click.option("--kind", type=click.Choice(["full", "diff", "incr"]), default="full")
+@wait_option
+@timeout_option
+@api_errors
+def backups_create(instance: str, kind: str, wait_, timeout):
+    """Take a backup now."""
+    _create_child(_client(), instance, "backups", {"kind": kind}, wait_, timeout)
 
 
 @users.command("create")
@@ -346,4 +427,4 @@ def databases_create(instance: str, name: str, owner: str, description: str, wai
     _create_child(client, instance, "databases", body, wait_, timeout)
 
 
-COMMANDS = (instances, users, databases)
+COMMANDS = (instances, users, databases, backups)

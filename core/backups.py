@@ -25,11 +25,11 @@ NODE_SOURCE_PATH = "/var/lib/pgbackrest-source"
 
 def repository_kind(settings: dict[str, Any]) -> str | None:
     """s3, path, lab, or None when this service has nowhere to keep backups."""
-    if settings["BACKUP_S3_BUCKET"]:
+    if settings.get("BACKUP_S3_BUCKET"):
         return "s3"
-    if settings["BACKUP_PATH"]:
+    if settings.get("BACKUP_PATH"):
         return "path"
-    if settings["PROVIDER"] == "nspawn":
+    if settings.get("PROVIDER", "nspawn") == "nspawn":  # the default, as providers.load
         return "lab"
     return None
 
@@ -89,10 +89,42 @@ def expires_at(archive: Archive) -> datetime | None:
 
 
 def _finished(archive: Archive) -> list[Backup]:
+    """Restorable backups on the instance's current history, oldest first."""
     return sorted(
-        (b for b in archive.backups if b.status == Status.ACTIVE and b.finished_at),
+        (
+            b
+            for b in archive.backups
+            if b.status == Status.ACTIVE and b.finished_at and not b.superseded
+        ),
         key=lambda b: b.finished_at,
     )
+
+
+def base_for(archive: Archive, point: datetime | None) -> Backup | None:
+    """The backup a point-in-time restore starts from: the newest of the current
+    history finished by that point (by now, for the latest)."""
+    before = [b for b in _finished(archive) if point is None or b.finished_at <= point]
+    return before[-1] if before else None
+
+
+def abandoned_range(archive: Archive, point: datetime) -> dict[str, str] | None:
+    """The replaced stretch of history (an in-place restore's) this point is in."""
+    for stretch in archive.abandoned or []:
+        if datetime.fromisoformat(stretch["from"]) < point <= datetime.fromisoformat(stretch["to"]):
+            return stretch
+    return None
+
+
+def restored_in_place(archive: Archive, point: datetime, now: datetime) -> None:
+    """After an in-place restore to ``point``: the history after it was replaced. Its
+    backups stay restorable as themselves only; its points no longer are."""
+    for backup in archive.backups:
+        if backup.finished_at and backup.finished_at > point:
+            backup.superseded = True
+    archive.abandoned = [
+        *(archive.abandoned or []),
+        {"from": point.isoformat(), "to": now.isoformat()},
+    ]
 
 
 def newest_full(archive: Archive) -> Backup | None:
@@ -117,10 +149,48 @@ def is_due(archive: Archive, now: datetime) -> bool:
         return False
     if any(b.status in (Status.NEW, Status.IN_PROGRESS) for b in archive.backups):
         return False
-    taken = [b.started_at or b.created_at for b in archive.backups]
+    taken = [b.started_at or b.created_at for b in archive.backups if not b.superseded]
     if not taken:
-        return True  # the first one right away: the window opens with it
+        return True  # the first one right away (after an in-place restore too)
     return now - max(taken) >= period
+
+
+def newest(archive: Archive) -> Backup | None:
+    finished = _finished(archive)
+    return finished[-1] if finished else None
+
+
+def verification_due(archive: Archive, settings: dict[str, Any], now: datetime) -> Backup | None:
+    """The backup to verify now, if one is due: the newest, after every new full backup
+    and at least every BACKUP_VERIFY_EVERY_HOURS."""
+    backup = newest(archive)
+    if backup is None or archive.deleted_at is not None:
+        return None
+    last = archive.last_verified_restore
+    if last is None:
+        return backup
+    if backup.kind == BackupKind.FULL and last.get("backup") != backup.uuid:
+        return backup
+    if archive.archive_error and last.get("ok"):
+        return backup  # a backup failed since: can what is there still be restored?
+    verified_at = datetime.fromisoformat(last["at"])
+    if now - verified_at >= timedelta(hours=settings["BACKUP_VERIFY_EVERY_HOURS"]):
+        return backup
+    return None
+
+
+def verified(archive: Archive, backup: Backup | None, result: dict[str, Any]) -> None:
+    recovered = result.get("recovered_to")
+    if recovered is None and result.get("ok") and backup is not None and backup.finished_at:
+        recovered = backup.finished_at.isoformat()  # no transaction after the backup began
+    archive.last_verified_restore = {
+        "at": utcnow().isoformat(),
+        "backup": backup.uuid if backup is not None else None,
+        "recovered_to": recovered,
+        "seconds": result.get("seconds"),
+        "ok": bool(result.get("ok")),
+        "error": result.get("error"),
+    }
 
 
 def deletion_problem(backup: Backup) -> str | None:

@@ -358,6 +358,9 @@ class Archive(Timestamped, Base):
     archive_error: Mapped[str | None] = mapped_column(Text, default=None)
     # {"at", "backup", "recovered_to", "seconds", "ok", "error"} of the last verification.
     last_verified_restore: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # In-place restores: [{"from": point restored to, "to": when}]. The history between
+    # was replaced: no point inside can be restored any more (only backups taken then).
+    abandoned: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The instance's DELETE: the archive is removed retention_days after it.
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -383,6 +386,8 @@ class Backup(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(8), default=BackupKind.FULL)
     # Taken by the schedule (or before an in-place restore) rather than asked for.
     scheduled: Mapped[bool] = mapped_column(default=False)
+    # Taken on a history an in-place restore replaced: restorable only as itself.
+    superseded: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

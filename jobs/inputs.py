@@ -19,6 +19,8 @@ from jobs.providers import Provider
 CONTROL_GROUP = "control"  # the host that builds machines: this one
 NODES_GROUP = "nodes"  # the instance's PostgreSQL nodes
 LEAVING_GROUP = "leaving"  # nodes beyond nodes_number: an update removes them
+# The running instance a new one is restored from: its WAL is archived up to now first.
+RESTORE_SOURCE_GROUP = "restore_source"
 
 
 def staying(instance: Instance) -> list:
@@ -70,8 +72,15 @@ def _connection(node, provider: Provider) -> dict[str, Any]:
     }
 
 
-def inventory(instance: Instance, provider: Provider) -> dict[str, Any]:
+def inventory(
+    instance: Instance, provider: Provider, source: Instance | None = None
+) -> dict[str, Any]:
     hosts = {node.name: _connection(node, provider) for node in instance.nodes if node.address}
+    source_hosts = {
+        node.name: _connection(node, provider)
+        for node in (source.nodes if source is not None else [])
+        if node.address and node.index <= source.nodes_number
+    }
     control = {
         "localhost": {
             "ansible_connection": "local",
@@ -88,6 +97,7 @@ def inventory(instance: Instance, provider: Provider) -> dict[str, Any]:
                 LEAVING_GROUP: {
                     "hosts": {n.name: hosts[n.name] for n in leaving(instance) if n.address}
                 },
+                RESTORE_SOURCE_GROUP: {"hosts": source_hosts},
             }
         }
     }
@@ -137,8 +147,11 @@ def extravars(
     }
     backup, binds, backup_secrets = backups.variables(session, operation, instance, settings)
     if backup:
+        restore = backup.pop("restore", None)
         variables["dbaas_backup"] = backup
         variables["dbaas_lab"]["binds"] = binds
+        if restore is not None:
+            variables["dbaas_restore"] = restore
     credentials = core_secrets.credentials(session, instance, settings)
     variables["dbaas_credentials"] = credentials
     secrets: tuple[str, ...] = (*credentials.values(), *backup_secrets)

@@ -15,7 +15,7 @@ from core.config import DataDir
 from core.database import writing_session
 from core.models import Action, Instance, Operation, OperationStatus, Target, utcnow
 from core.queue import JobQueue
-from jobs import events, inputs, nodes, providers, scheduling
+from jobs import backups, events, inputs, nodes, providers, scheduling
 from jobs.providers import PoolExhausted
 from jobs.runner import run_playbook
 
@@ -27,6 +27,7 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.INSTANCE, Action.UPDATE): "instance_update.yml",
     (Target.INSTANCE, Action.DELETE): "instance_delete.yml",
     (Target.INSTANCE, Action.START): "nodes_start.yml",
+    (Target.INSTANCE, Action.RESTORE): "instance_restore.yml",
     (Target.USER, Action.CREATE): "user_create.yml",
     (Target.USER, Action.UPDATE): "user_update.yml",
     (Target.USER, Action.DELETE): "user_delete.yml",
@@ -34,6 +35,7 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.DATABASE, Action.DELETE): "database_delete.yml",
     (Target.BACKUP, Action.CREATE): "backup_create.yml",
     (Target.BACKUP, Action.DELETE): "backup_delete.yml",
+    (Target.BACKUP, Action.VERIFY): "backup_verify.yml",
 }
 
 
@@ -93,7 +95,9 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
     playbook = Path(settings["PLAYBOOKS_DIR"]) / playbook_for(operation)
     variables, secrets = inputs.extravars(session, operation, instance, provider)
     inputs.pin_host_keys(instance, provider)
-    host_inventory = inputs.inventory(instance, provider)
+    host_inventory = inputs.inventory(
+        instance, provider, backups.restore_source(session, operation)
+    )
     directory = run_dir(settings, operation.uuid)
     tracker = events.RunTracker(secrets=secrets, expected_tasks=_expected_tasks(settings, playbook))
     session.commit()  # no transaction stays open while Ansible runs

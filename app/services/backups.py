@@ -79,6 +79,14 @@ def create_backup(
     return operations.created(session, backup, None)
 
 
+def new_backup(session: Session, archive: Archive) -> Backup:
+    """The full backup an in-place restore takes first (its operation takes it)."""
+    backup = Backup(archive=archive, kind=BackupKind.FULL)
+    session.add(backup)
+    session.flush()
+    return backup
+
+
 def delete_backup(session: Session, backup: Backup) -> Any:
     problem = backups.deletion_problem(backup)
     if problem is not None:
@@ -102,27 +110,35 @@ def window_problem(archive: Archive, point) -> str | None:
     window = backups.window(archive)
     if window is None:
         return "The instance has no backup yet: there is nothing to restore."
-    if point is not None and not window["earliest"] <= point <= window["latest"]:
+    if point is None:
+        return None
+    if not window["earliest"] <= point <= window["latest"]:
         return (
             f"{_stamp(point)} is outside the recovery window: "
             f"{_stamp(window['earliest'])} to {_stamp(window['latest'])}."
         )
+    stretch = backups.abandoned_range(archive, point)
+    if stretch is not None:
+        return (
+            f"{_stamp(point)} is in a stretch of history an in-place restore replaced "
+            f"({stretch['from']} to {stretch['to']}): restore one of the backups taken "
+            "then (restore_from.backup) instead."
+        )
+    if backups.base_for(archive, point) is None:
+        return f"No backup of the instance's current history ends before {_stamp(point)}."
     return None
 
 
 def restore_plan(archive: Archive, point=None, backup: Backup | None = None) -> dict[str, Any]:
-    """What a restore asks of the worker: the archive, the backup it starts from (the
-    newest one finished before the point), and the point (None: the latest one)."""
-    if backup is None:
-        before = [
-            b
-            for b in archive.backups
-            if b.status == Status.ACTIVE and (point is None or b.finished_at <= point)
-        ]
-        backup = max(before, key=lambda b: b.finished_at)
+    """What a restore asks of the worker: the archive, the backup it starts from, and
+    where recovery stops: that backup's end (``immediate``, on the backup's own
+    history), a point in time, or (neither) the latest archived moment."""
+    if backup is not None:
+        return {"archive": archive.uuid, "backup": backup.label, "immediate": True}
+    base = backups.base_for(archive, point)
     return {
         "archive": archive.uuid,
-        "backup": backup.label,
+        "backup": base.label,
         "point_in_time": None if point is None else point.isoformat(),
     }
 

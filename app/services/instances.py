@@ -72,7 +72,19 @@ def create_instance(
     take_project_id(data, project_id)
     uuid = take_client_uuid(session, data)
     _refuse_taken_name(session, project_id, data["name"])
-    data["version"] = resolve_version(session, data["version"])
+    restore = data.pop("restore_from", None)
+    source = plan = None
+    if restore is not None:
+        source, plan = backups.restore_source(session, project_id, restore, settings)
+        if "version" in data and parse_version(data["version"]) != source.version.uuid:
+            raise Invalid(
+                "version", f"A restore keeps the source's version ({source.version.name})."
+            )
+        data["version"] = source.version
+    elif "version" not in data:
+        raise Invalid("version", "Missing data for required field.")
+    else:
+        data["version"] = resolve_version(session, data["version"])
     quotas.check(session, project_id, settings, quotas.Usage(), _usage(data))
 
     policy = data.pop("backup", None)
@@ -83,7 +95,11 @@ def create_instance(
         session.add(instance)
         session.flush()  # its uuid names its archive's stanza
     instance.archive = backups.policy_for_new_instance(instance, policy, settings)
-    return operations.created(session, instance, uuid)
+    created, operation = operations.created(session, instance, uuid)
+    if plan is not None:
+        operation.params = {"restore": plan}
+        session.commit()
+    return created, operation
 
 
 def update_instance(
@@ -139,6 +155,28 @@ def delete_instance(session: Session, instance: Instance) -> Operation:
     for cancelled in waiting:
         lifecycle.operation_cancelled(cancelled, "Cancelled: the instance is being deleted.")
     operation = operations.record(session, instance, Action.DELETE)
+    lifecycle.change_asked(instance)
+    session.commit()
+    return operation
+
+
+def restore_instance(session: Session, instance: Instance, point, settings: dict[str, Any]):
+    """In place: a full backup first (so the restore can be undone), then the data as of
+    ``point``; the users and databases become what the data holds then."""
+    operations.refuse_if_busy(session, instance)
+    if instance.status != Status.ACTIVE:
+        raise Conflict(f"The instance is {instance.status}: only an ACTIVE one is restored.")
+    archive = instance.archive
+    if archive is None:
+        raise Conflict(backups.no_repository_reason(settings))
+    problem = backups.window_problem(archive, point)
+    if problem is not None:
+        raise Invalid("point_in_time", problem)
+    plan = backups.restore_plan(archive, point)
+    before = backups.new_backup(session, archive)
+    operation = operations.record(
+        session, instance, Action.RESTORE, {"restore": plan, "backup_first": before.uuid}
+    )
     lifecycle.change_asked(instance)
     session.commit()
     return operation

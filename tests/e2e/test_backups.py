@@ -1,9 +1,13 @@
 """Backups on real lab machines, through the API: WAL archived continuously, the
 schedule's first backup, one on demand, the recovery window, a backup removed."""
 
+import time
 from datetime import UTC, datetime
 
+import psycopg
+
 from app.services.references import INSTANCES_PATH
+from tests.e2e.test_instances import connect
 from tests.support.lab import ssh
 
 
@@ -71,3 +75,149 @@ def test_archiving_scheduled_and_on_demand_backups_and_the_window(lab_pipeline):
         timeout=120,
     )
     assert [b["uuid"] for b in pipeline.api.get(f"{path}/backups").json] == [first["uuid"]]
+
+
+def rows(address: str, password: str) -> list[int]:
+    with connect(address, "app_user", password, "app_db") as conn:
+        return [n for (n,) in conn.execute("select n from t order by n")]
+
+
+def write(uri: str, password: str, numbers: range) -> None:
+    with psycopg.connect(
+        uri.replace("/postgres?", "/app_db?"), user="app_user", password=password
+    ) as conn:
+        conn.execute("create table if not exists t (n int primary key)")
+        conn.execute(
+            "insert into t select generate_series(%s::int, %s::int)",
+            (numbers.start, numbers.stop - 1),
+        )
+
+
+def test_point_in_time_clone_in_place_restore_and_restore_after_delete(lab_pipeline):
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    api = pipeline.api
+    source = pipeline.create_instance("source", backup={"schedule": "daily"})
+    path = f"{INSTANCES_PATH}/{source['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    password = "app-Secret-pass-1"
+    user = api.post(f"{path}/users", json={"name": "app_user", "password": password}).json
+    database = api.post(f"{path}/databases", json={"name": "app_db", "owner": user["uuid"]}).json
+    pipeline.wait_status(f"{path}/databases/{database['uuid']}", "ACTIVE", timeout=180)
+    pipeline.wait_for(
+        lambda: any(b["status"] == "ACTIVE" for b in api.get(f"{path}/backups").json),
+        "the first backup",
+        timeout=300,
+    )
+
+    # Rows, the moment T, more rows.
+    write(active["connection_uri"], password, range(1, 101))
+    time.sleep(1)
+    moment = datetime.now(UTC)
+    time.sleep(1)
+    write(active["connection_uri"], password, range(101, 201))
+
+    # A new instance as of T, on two nodes: exactly the first rows, the old password.
+    clone_body = {
+        "name": "clone",
+        "cpu": 1,
+        "ram": 1024,
+        "disk_size": 8,
+        "nodes_number": 2,
+        "sync_replica_number": 1,
+        "restore_from": {"instance": source["uuid"], "point_in_time": moment.isoformat()},
+    }
+    answer = api.post(INSTANCES_PATH, json=clone_body)
+    assert answer.status_code == 201, answer.json
+    clone_path = f"{INSTANCES_PATH}/{answer.json['uuid']}"
+    clone = pipeline.wait_status(clone_path, "ACTIVE", timeout=900)
+    for address in clone["ipsv4"]:
+        pipeline.wait_for(lambda a=address: rows_or_none(a, password), f"rows on {address}", 120)
+        assert rows(address, password) == list(range(1, 101))
+    users = api.get(f"{clone_path}/users").json
+    assert [(u["name"], u["status"]) for u in users] == [("app_user", "ACTIVE")]
+    assert users[0]["uuid"] != user["uuid"]
+    databases = api.get(f"{clone_path}/databases").json
+    assert [(d["name"], d["status"], d["owner"].rsplit("/", 1)[-1]) for d in databases] == [
+        ("app_db", "ACTIVE", users[0]["uuid"])
+    ]
+    # Its own archive: it is backed up like any instance.
+    assert clone["backup"] == {"schedule": "daily", "retention_days": 7}
+
+    # The source itself back to T: a full backup first, then only the first rows.
+    backups_before = len(api.get(f"{path}/backups").json)
+    answer = api.post(f"{path}/restore", json={"point_in_time": moment.isoformat()})
+    assert answer.status_code == 202, answer.json
+    assert answer.json["status"] == "IN_PROGRESS"
+    restored = pipeline.wait_status(path, "ACTIVE", timeout=900)
+    assert rows(restored["ipsv4"][0], password) == list(range(1, 101))
+    assert len(api.get(f"{path}/backups").json) == backups_before + 1
+    write(restored["connection_uri"], password, range(301, 311))
+
+    # Deleted: its backups stay listed, and the latest point restores every row it held.
+    assert api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: api.get(path).status_code == 404, "the source deleted", 300)
+    kept = api.get(f"/v1/postgres/backups?instance={source['uuid']}").json
+    assert kept and all(b["instance_deleted"] for b in kept)
+    answer = api.post(
+        INSTANCES_PATH,
+        json=dict(
+            clone_body,
+            name="after-delete",
+            nodes_number=1,
+            restore_from={"instance": source["uuid"]},
+        ),
+    )
+    assert answer.status_code == 201, answer.json
+    revived = pipeline.wait_status(f"{INSTANCES_PATH}/{answer.json['uuid']}", "ACTIVE", timeout=900)
+    assert rows(revived["ipsv4"][0], password) == [*range(1, 101), *range(301, 311)]
+
+
+def rows_or_none(address: str, password: str):
+    try:
+        return rows(address, password)
+    except psycopg.Error:
+        return None
+
+
+def test_restores_verify_themselves_and_a_broken_repository_shows(lab_pipeline):
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    api = pipeline.api
+    created = pipeline.create_instance("verified", backup={"schedule": "daily"})
+    path = f"{INSTANCES_PATH}/{created['uuid']}"
+    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    node = superuser(pipeline, active["ipsv4"][0])
+    node("su postgres -c \"psql -qc 'create table t as select generate_series(1, 10000) n'\"")
+
+    # After the first full backup, the worker restores it somewhere throwaway and checks it.
+    def verified():
+        last = api.get(path).json["last_verified_restore"]
+        return last if last and last["ok"] is not None else None
+
+    last = pipeline.wait_for(verified, "a verified restore", timeout=600)
+    assert last["ok"] is True, last
+    assert last["error"] is None
+    assert last["seconds"] > 0
+    backups = api.get(f"{path}/backups").json
+    assert last["backup"] == backups[0]["uuid"]
+    print(f"\nverified restore of an empty instance: {last['seconds']} s")
+    # Nothing of it is left on this host.
+    assert not list((pipeline.data_dir / "verify").glob("*"))
+
+    # The repository made unreadable: a backup fails naming it, and so does the check.
+    repository = pipeline.data_dir / "backups" / created["uuid"]
+    repository.chmod(0o000)
+    try:
+        answer = api.post(f"{path}/backups", json={})
+        failed = pipeline.wait_status(f"{path}/backups/{answer.json['uuid']}", "ERROR", timeout=300)
+        assert "Permission denied" in failed["error"]["message"], failed["error"]
+
+        def failed_check():
+            last = api.get(path).json["last_verified_restore"]
+            return last if last and last["ok"] is False else None
+
+        broken = pipeline.wait_for(failed_check, "a failed verification", timeout=300)
+        assert "Permission denied" in broken["error"], broken
+    finally:
+        repository.chmod(0o700)

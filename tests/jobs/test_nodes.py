@@ -24,7 +24,7 @@ def session(tmp_path):
         yield session
 
 
-def new_instance(session, name, nodes_number):
+def new_instance(session, name, nodes_number, settings=None):
     version = versions.list_versions(session)[0]
     body = {
         "name": name,
@@ -35,7 +35,8 @@ def new_instance(session, name, nodes_number):
         "sync_replica_number": 0,
         "version": version.uuid,
     }
-    return instances.create_instance(session, PROJECT, body, config.load())[0]
+    # The same settings (the same secret key) as the run's that reads its archive.
+    return instances.create_instance(session, PROJECT, body, settings or config.load())[0]
 
 
 def test_nodes_get_distinct_addresses_across_instances(session):
@@ -179,7 +180,7 @@ def test_a_runs_certificates_are_kept_renewed_for_a_new_address_and_never_stored
     from jobs import inputs, providers
 
     settings = config.load({"DATA_DIR": str(tmp_path)})
-    instance = new_instance(session, "tls", 2)
+    instance = new_instance(session, "tls", 2, settings)
     provider = providers.load(settings)
     first, second = nodes.allocate(session, instance, provider)
     operation = session.scalars(select(Operation)).first()

@@ -85,6 +85,9 @@ class Pipeline:
             "PLAYBOOKS_DIR": str(PLAYBOOKS),
             "HEARTBEAT_INTERVAL": 1,
             "HEARTBEAT_TIMEOUT": 4,
+            # No scheduled backups unless an instance asks: a test sees only its own
+            # operations (the backup tests ask for them in the body).
+            "BACKUP_SCHEDULE": "none",
             **settings,
         }
         self.data_dir.mkdir()

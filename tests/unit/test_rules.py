@@ -67,3 +67,13 @@ def test_parse_user_and_instance():
     assert parse_instance(f"/v1/types/postgres/instances/{U1}") == U1
     assert parse_instance(U1) == U1
     assert parse_instance("x") is None
+
+
+def test_where_backups_go():
+    from core.backups import repository_kind
+
+    base = {"BACKUP_S3_BUCKET": "", "BACKUP_PATH": "", "PROVIDER": "nspawn"}
+    assert repository_kind(base) == "lab"
+    assert repository_kind(dict(base, PROVIDER="libvirt")) is None
+    assert repository_kind(dict(base, PROVIDER="static", BACKUP_PATH="/mnt/backups")) == "path"
+    assert repository_kind(dict(base, PROVIDER="static", BACKUP_S3_BUCKET="b")) == "s3"

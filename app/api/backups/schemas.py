@@ -43,6 +43,13 @@ class BackupSchema(ma.Schema):
     )
     kind = ma.fields.String(dump_only=True, metadata={"enum": [k.value for k in BackupKind]})
     scheduled = ma.fields.Boolean(dump_only=True, metadata={"description": "taken by the schedule"})
+    superseded = ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "taken on a history an in-place restore replaced: restorable "
+            "as itself (restore_from.backup), not as a point in time"
+        },
+    )
     status = status_field()
     error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
     started_at = Timestamp(dump_only=True)
@@ -71,3 +78,27 @@ class BackupCreateSchema(ma.Schema):
 
 class ProjectBackupsQuerySchema(ListQuerySchema):
     instance = ma.fields.String(metadata={"description": "an instance's uuid (a deleted one too)"})
+
+
+class RestoreFromSchema(ma.Schema):
+    """Where a new instance's data comes from: an instance's backups (a deleted one's
+    too, within their retention), at a point in time, a backup's end, or the latest."""
+
+    instance = ma.fields.String(
+        required=True, metadata={"description": "the source instance's uuid or URI"}
+    )
+    point_in_time = ma.fields.AwareDateTime(
+        metadata={"description": "RFC 3339, inside the source's recovery_window"}
+    )
+    backup = ma.fields.String(metadata={"description": "a backup's uuid: its end, exactly"})
+
+    @ma.validates_schema
+    def one_point(self, data, **_kwargs):
+        if "point_in_time" in data and "backup" in data:
+            raise ma.ValidationError("Give point_in_time or backup, not both.", "backup")
+
+
+class RestoreSchema(ma.Schema):
+    point_in_time = ma.fields.AwareDateTime(
+        required=True, metadata={"description": "RFC 3339, inside the recovery_window"}
+    )

@@ -1,6 +1,7 @@
 from flask import Response, current_app
 from flask.views import MethodView
 
+from app.api.backups.schemas import RestoreSchema
 from app.api.common import (
     ListQuerySchema,
     check_if_match,
@@ -78,6 +79,21 @@ class InstanceById(MethodView):
         """Delete an instance: IN_PROGRESS until its machines are gone, then 404"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
         dispatch(instances.delete_instance(session(), instance))
+
+
+@blp.route("/<uuid:instance_uuid>/restore")
+class InstanceRestore(MethodView):
+    @blp.arguments(RestoreSchema, example={"point_in_time": "2026-12-02T10:15:00Z"})
+    @blp.response(202, InstanceSchema)
+    def post(self, data, instance_uuid):
+        """Restore an instance in place as of a point in time: a full backup first, then
+        IN_PROGRESS until it holds the data of that moment (ACTIVE)"""
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        operation = instances.restore_instance(
+            session(), instance, data["point_in_time"], current_app.config
+        )
+        dispatch(operation)
+        return instance
 
 
 @blp.route("/<uuid:instance_uuid>/ca")

@@ -1,6 +1,11 @@
 import marshmallow as ma
 
-from app.api.backups.schemas import BackupPolicySchema, RecoveryWindowSchema, VerifiedRestoreSchema
+from app.api.backups.schemas import (
+    BackupPolicySchema,
+    RecoveryWindowSchema,
+    RestoreFromSchema,
+    VerifiedRestoreSchema,
+)
 from app.api.common import (
     ClientUuids,
     Description,
@@ -118,10 +123,14 @@ class InstanceCreateSchema(ClientUuids, InstanceUpdateSchema):
         rules.SYNC_REPLICAS, "replicas confirming each commit", load_default=0
     )
     version = Text(
-        required=True,
         metadata=documented(
             references.VERSION_REF,
             "/v1/types/postgres/versions/UUID or the bare UUID (full URIs too); a version"
-            " in the catalogue, not deprecated",
+            " in the catalogue, not deprecated. Required, except with restore_from (the"
+            " source's version)",
         ),
+    )
+    restore_from = ma.fields.Nested(
+        RestoreFromSchema,
+        metadata={"description": "start from an instance's backups instead of empty"},
     )

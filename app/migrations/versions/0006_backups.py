@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("recovery_latest", core.models.UTCDateTime(), nullable=True),
         sa.Column("archive_error", sa.Text(), nullable=True),
         sa.Column("last_verified_restore", sa.JSON(), nullable=True),
+        sa.Column("abandoned", sa.JSON(), nullable=False),
         sa.Column("deleted_at", core.models.UTCDateTime(), nullable=True),
         *_timestamps(),
     )
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(64), nullable=True),
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("scheduled", sa.Boolean(), nullable=False),
+        sa.Column("superseded", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.Column("started_at", core.models.UTCDateTime(), nullable=True),
