@@ -151,7 +151,10 @@ def is_due(archive: Archive, now: datetime) -> bool:
         return False
     taken = [b.started_at or b.created_at for b in archive.backups if not b.superseded]
     if not taken:
-        return True  # the first one right away (after an in-place restore too)
+        return True  # the first one right away: the window opens with it
+    restores = [datetime.fromisoformat(s["to"]) for s in archive.abandoned or []]
+    if restores and max(taken) < max(restores):
+        return True  # the history an in-place restore began gets a backup of its own
     return now - max(taken) >= period
 
 
