@@ -141,8 +141,8 @@ def test_point_in_time_clone_in_place_restore_and_restore_after_delete(lab_pipel
     assert [(d["name"], d["status"], d["owner"].rsplit("/", 1)[-1]) for d in databases] == [
         ("app_db", "ACTIVE", users[0]["uuid"])
     ]
-    # Its own archive: it is backed up like any instance.
-    assert clone["backup"] == {"schedule": "daily", "retention_days": 7}
+    # Its own archive, with the service's default policy (the tests' is "none").
+    assert clone["backup"] == {"schedule": "none", "retention_days": 7}
 
     # The source itself back to T: a full backup first, then only the first rows.
     backups_before = len(api.get(f"{path}/backups").json)
