@@ -205,9 +205,12 @@ def test_restores_verify_themselves_and_a_broken_repository_shows(lab_pipeline):
     # Nothing of it is left on this host.
     assert not list((pipeline.data_dir / "verify").glob("*"))
 
-    # The repository made unreadable: a backup fails naming it, and so does the check.
+    # The repository's files made unreadable (the directory itself is the playbooks' to
+    # keep right): a backup fails naming it, and so does the check.
     repository = pipeline.data_dir / "backups" / created["uuid"]
-    repository.chmod(0o000)
+    modes = {file: file.stat().st_mode for file in repository.rglob("*") if file.is_file()}
+    for file in modes:
+        file.chmod(0)
     try:
         answer = api.post(f"{path}/backups", json={})
         failed = pipeline.wait_status(f"{path}/backups/{answer.json['uuid']}", "ERROR", timeout=300)
@@ -220,4 +223,5 @@ def test_restores_verify_themselves_and_a_broken_repository_shows(lab_pipeline):
         broken = pipeline.wait_for(failed_check, "a failed verification", timeout=300)
         assert "Permission denied" in broken["error"], broken
     finally:
-        repository.chmod(0o700)
+        for file, mode in modes.items():
+            file.chmod(mode)
