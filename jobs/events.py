@@ -27,6 +27,8 @@ _SECRET_PATTERNS = (
     ),
     re.compile(r"SCRAM-SHA-256\$[^\s'\"]+"),
 )
+# A command's error line: "ERROR: [041]: ...", "psql: error: ...", "FATAL: ...".
+_ERROR_LINE = re.compile(r"(?i)^(\S+: )?(error|fatal)\b")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -42,8 +44,11 @@ def _message_of(result: dict[str, Any]) -> str:
         return "the task failed; its output is hidden (no_log)"
     output = (result.get("stderr") or result.get("stdout") or "").strip()
     if result.get("msg") == "non-zero return code" and output:
-        # A command's own words say more than Ansible's.
-        return f"{output.splitlines()[-1]} (exit {result.get('rc')})"
+        # A command's own words say more than Ansible's: from its first error line on
+        # (pgBackRest gives the cause there and hints after it), else its last line.
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        first = next((n for n, line in enumerate(lines) if _ERROR_LINE.match(line)), -1)
+        return f"{' '.join(lines[first:])} (exit {result.get('rc')})"
     for key in ("msg", "stderr", "reason", "stdout", "module_stderr", "module_stdout"):
         value = result.get(key)
         if value:

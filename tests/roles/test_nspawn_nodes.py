@@ -58,7 +58,8 @@ def test_two_nodes_live_grow_and_vanish(lab):
     for node in lab.nodes:
         # Born in its cgroups, the node's systemd runs every unit (none failed to attach).
         failed = lab.ssh(node, "systemctl --failed --no-legend --plain").stdout
-        assert failed.strip() == "", failed
+        journal = lab.ssh(node, "journalctl -b --no-pager -n 30 -p warning").stdout
+        assert failed.strip() == "", f"{failed}\n{journal}"
 
     for node, other in ((first, second), (second, first)):
         assert lab.ssh(node, "hostname").stdout.strip() == node["name"]

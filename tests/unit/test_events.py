@@ -153,3 +153,29 @@ def test_after_a_success_progress_names_the_last_task_that_ran_not_a_skipped_one
         "task": "Create the role",
         "host": "pg2",
     }
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        # pgBackRest: the cause is on the lines after its ERROR, the last ones only hint.
+        (
+            "WARN: something minor\n"
+            "ERROR: [041]: unable to load info file '/r/backup.info':\n"
+            "       FileOpenError: unable to open file '/r/backup.info': [13] Permission denied\n"
+            "       HINT: has a stanza-create been performed?",
+            "ERROR: [041]: unable to load info file '/r/backup.info': FileOpenError: unable to"
+            " open file '/r/backup.info': [13] Permission denied"
+            " HINT: has a stanza-create been performed? (exit 41)",
+        ),
+        ("psql: error: connection refused", "psql: error: connection refused (exit 41)"),
+        ("starting\nno such table", "no such table (exit 41)"),
+    ],
+)
+def test_a_commands_failure_is_told_from_its_error_line(stderr, expected):
+    tracker = RunTracker()
+    result = {"msg": "non-zero return code", "rc": 41, "stderr": stderr}
+    tracker.feed(
+        {"event": "runner_on_failed", "event_data": {"host": "n", "task": "t", "res": result}}
+    )
+    assert tracker.failure["message"] == expected
