@@ -76,13 +76,14 @@ class Settings(Mapping):
     # is set; else a directory mounted on every node (BACKUP_PATH); else, for nspawn lab
     # nodes, a directory per instance under $DATA_DIR/backups shared into its nodes.
     # Without any, instances are not backed up (the static and libvirt providers).
+    # host[:port] (https:// may lead it); pgBackRest speaks TLS only.
     BACKUP_S3_ENDPOINT: str = ""
     BACKUP_S3_BUCKET: str = ""
     BACKUP_S3_REGION: str = "us-east-1"
     BACKUP_S3_KEY: str = ""
     BACKUP_S3_KEY_SECRET: str = ""
-    # The CA that verifies the endpoint's certificate (a path on the nodes); empty: the
-    # nodes' system CAs.
+    # The CA that verifies the endpoint's certificate, a file on this host (the nodes get
+    # a copy); empty: the nodes' system CAs.
     BACKUP_S3_CA_FILE: str = ""
     BACKUP_PATH: str = ""
     # What a new instance gets unless its body says otherwise.

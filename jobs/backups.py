@@ -6,7 +6,9 @@ import logging
 import re
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,17 +32,35 @@ from core.models import (
 log = logging.getLogger(__name__)
 
 
+def s3_endpoint(value: str) -> tuple[str, int]:
+    """DBAAS_BACKUP_S3_ENDPOINT as pgBackRest takes it: a host and a port (443 unless
+    named); `https://` may lead it. An endpoint is spoken to over TLS only."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        port = parts.port or 443
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname or parts.path.strip("/"):
+        raise ValueError(f"DBAAS_BACKUP_S3_ENDPOINT is not host[:port] over TLS: {value!r}")
+    return parts.hostname, port
+
+
 def repository(settings: dict[str, Any], kind: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The repository as the nodes reach it, and its secrets."""
     if kind == "s3":
+        endpoint, port = s3_endpoint(settings["BACKUP_S3_ENDPOINT"])
+        ca_file = settings["BACKUP_S3_CA_FILE"]
         return {
             "type": "s3",
-            "endpoint": settings["BACKUP_S3_ENDPOINT"],
+            "endpoint": endpoint,
+            "port": port,
             "bucket": settings["BACKUP_S3_BUCKET"],
             "region": settings["BACKUP_S3_REGION"],
             "key": settings["BACKUP_S3_KEY"],
             "key_secret": settings["BACKUP_S3_KEY_SECRET"],
-            "ca_file": settings["BACKUP_S3_CA_FILE"],
+            # The CA, as text: the nodes get a copy (the file is the control host's).
+            "ca": Path(ca_file).read_text() if ca_file else "",
             "path": "/dbaas",
         }, (settings["BACKUP_S3_KEY_SECRET"],)
     if kind == "path":

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from core import backups
 from core.models import Archive, Backup, Base, Instance, Status, Version
+from jobs.backups import s3_endpoint
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SETTINGS = {"BACKUP_FULL_EVERY_DAYS": 7, "BACKUP_VERIFY_EVERY_HOURS": 24}
@@ -175,3 +176,22 @@ def test_verification_follows_each_full_backup_failures_and_the_day(session, arc
     assert backups.verification_due(archive, SETTINGS, datetime.now(UTC)) is None
     later = datetime.now(UTC) + timedelta(hours=25)
     assert backups.verification_due(archive, SETTINGS, later) is first
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("s3.eu-west-1.amazonaws.com", ("s3.eu-west-1.amazonaws.com", 443)),
+        ("https://10.0.0.1:9000", ("10.0.0.1", 9000)),
+        ("minio.internal:9000/", ("minio.internal", 9000)),
+        ("[fd00::1]:9000", ("fd00::1", 9000)),
+    ],
+)
+def test_an_s3_endpoint_is_a_host_and_a_port(value, expected):
+    assert s3_endpoint(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "http://minio:9000", "minio:9000/bucket", "minio:port"])
+def test_an_s3_endpoint_spoken_to_in_clear_or_with_a_path_is_refused(value):
+    with pytest.raises(ValueError, match="DBAAS_BACKUP_S3_ENDPOINT"):
+        s3_endpoint(value)
