@@ -4,6 +4,8 @@ outcome, the test's nodes, mounts, loop devices and bridge are removed."""
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,10 +34,10 @@ def trust_service_ca(pipeline: Pipeline, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PGSSLMODE", "verify-full")
 
 
-@pytest.fixture
-def lab_pipeline(tmp_path, redis_url, monkeypatch):
-    network = free_subnet()
-    bridge = f"dbe{tmp_path.name[-6:].replace('_', '')[:6]}"
+@contextmanager
+def new_lab_pipeline(tmp_path, redis_url, monkeypatch, **settings) -> Iterator[Pipeline]:
+    network = settings.pop("network", None) or free_subnet()
+    bridge = settings.pop("bridge", None) or lab_bridge_name(tmp_path)
     pipeline = Pipeline(
         tmp_path,
         redis_url,
@@ -43,6 +45,7 @@ def lab_pipeline(tmp_path, redis_url, monkeypatch):
         LAB_NETWORK=str(network),
         LAB_BRIDGE=bridge,
         HEARTBEAT_TIMEOUT=60,
+        **settings,
     )
     pipeline.network = network
     pipeline.bridge = bridge
@@ -52,3 +55,13 @@ def lab_pipeline(tmp_path, redis_url, monkeypatch):
     finally:
         pipeline.close()
         remove_lab(pipeline.data_dir, bridge)
+
+
+def lab_bridge_name(tmp_path: Path) -> str:
+    return f"dbe{tmp_path.name[-6:].replace('_', '')[:6]}"
+
+
+@pytest.fixture
+def lab_pipeline(tmp_path, redis_url, monkeypatch):
+    with new_lab_pipeline(tmp_path, redis_url, monkeypatch) as pipeline:
+        yield pipeline
