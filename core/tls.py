@@ -146,10 +146,13 @@ def new_instance_ca(root: Issued, instance_uuid: str, now: datetime | None = Non
 
 def subject_alternative_names(name: str, address: str) -> list[x509.GeneralName]:
     """A node is verified by its address (the connection URI names addresses) and its
-    name; the loopback names serve the node's own tools (etcdctl on 127.0.0.1)."""
+    name; the loopback names serve the node's own tools (etcdctl on 127.0.0.1). The
+    address is a DNS name too: pgBackRest 2.45 matches a host against the common name
+    and DNS names only."""
     return [
         x509.IPAddress(ipaddress.ip_address(address)),
         x509.DNSName(name),
+        x509.DNSName(address),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.DNSName("localhost"),
     ]

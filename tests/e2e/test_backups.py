@@ -12,7 +12,7 @@ import pytest
 
 from app.services.references import INSTANCES_PATH
 from tests.e2e.conftest import lab_bridge_name, new_lab_pipeline
-from tests.e2e.test_instances import connect
+from tests.e2e.test_instances import connect, patroni_cluster
 from tests.support.lab import free_subnet, ssh
 from tests.support.s3 import make_bridge, s3_server
 
@@ -194,6 +194,13 @@ def test_point_in_time_clone_in_place_restore_and_restore_after_delete(lab_pipel
     ]
     # Its own archive, with the service's default policy (the tests' is "none").
     assert clone["backup"] == {"schedule": "none", "retention_days": 7}
+    # A backup on demand is taken on its synchronous standby, not on the primary.
+    taken = api.post(f"{clone_path}/backups", json={"kind": "full"})
+    assert taken.status_code == 201, taken.json
+    pipeline.wait_status(f"{clone_path}/backups/{taken.json['uuid']}", "ACTIVE", timeout=300)
+    members = patroni_cluster(clone["ipsv4"][0])["members"]
+    [standby] = [m["host"] for m in members if m["role"] == "sync_standby"]
+    assert [a for a in clone["ipsv4"] if backed_up_on(pipeline, a)] == [standby]
 
     # The source itself back to T: a full backup first, then only the first rows.
     backups_before = len(api.get(f"{path}/backups").json)
@@ -222,6 +229,12 @@ def test_point_in_time_clone_in_place_restore_and_restore_after_delete(lab_pipel
     assert answer.status_code == 201, answer.json
     revived = pipeline.wait_status(f"{INSTANCES_PATH}/{answer.json['uuid']}", "ACTIVE", timeout=900)
     assert rows(revived["ipsv4"][0], password) == [*range(1, 101), *range(301, 311)]
+
+
+def backed_up_on(pipeline, address: str) -> bool:
+    """Whether pgBackRest's backup command ran on this node (its log file is there)."""
+    listing = superuser(pipeline, address)("ls /var/log/pgbackrest").stdout.split()
+    return any(name.endswith("-backup.log") for name in listing)
 
 
 def rows_or_none(address: str, password: str):

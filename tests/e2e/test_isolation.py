@@ -92,20 +92,22 @@ def test_tls_authentication_isolation_and_limits_between_two_tenants(lab_pipelin
     [b_node] = pipeline.nodes(b).values()
     b_init = init_of(pipeline, b_node["name"])
     for address in a["ipsv4"]:
-        assert reachable_from(b_init, address, [5432, 2379, 2380, 8008, 22]) == {
+        assert reachable_from(b_init, address, [5432, 2379, 2380, 8008, 8432, 22]) == {
             5432: True,
             2379: False,
             2380: False,
             8008: False,
+            8432: False,
             22: False,
         }
     # ... while A's nodes reach each other's, and the control host reaches everything.
     a_nodes = list(pipeline.nodes(a).values())
     a_init = init_of(pipeline, a_nodes[0]["name"])
-    assert reachable_from(a_init, a_nodes[1]["address"], [2379, 2380, 8008, 22]) == {
+    assert reachable_from(a_init, a_nodes[1]["address"], [2379, 2380, 8008, 8432, 22]) == {
         2379: True,
         2380: True,
         8008: True,
+        8432: True,
         22: True,
     }
     # ... and the internal roles are refused from anywhere but A's nodes and this host.

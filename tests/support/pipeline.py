@@ -24,6 +24,7 @@ from core import nspawn_node
 from core.models import Operation
 from jobs.recovery import stop_orphaned_run
 from tests.support.client import ApiClient
+from tests.support.lab import ssh
 
 PLAYBOOKS = Path(__file__).parents[1] / "jobs" / "playbooks"
 
@@ -167,10 +168,33 @@ class Pipeline:
         def reached():
             body = self.api.get(path).json
             if body.get("status") == "ERROR" and status != "ERROR":
-                pytest.fail(f"{path} went ERROR waiting for {status}: {body.get('error')}")
+                pytest.fail(
+                    f"{path} went ERROR waiting for {status}: {body.get('error')}"
+                    f"{self.node_journals(path)}"
+                )
             return body.get("status") == status and body
 
         return self.wait_for(reached, f"{path} to be {status}", timeout)
+
+    def node_journals(self, path: str) -> str:
+        """The cluster services' last journal lines on each node of the instance a path
+        is under: why a node failed, in the failure's message (the nodes are gone after)."""
+        parts = path.strip("/").split("/")
+        if parts[:3] != ["v1", "postgres", "instances"] or len(parts) < 4:
+            return ""
+        listed = self.admin.get(f"/v1/postgres/instances/{parts[3]}/nodes").json
+        key = self.data_dir / "ssh" / "id_ed25519"
+        lines = []
+        for node in listed if isinstance(listed, list) else []:
+            if not node.get("address"):
+                continue
+            command = "journalctl --no-pager -n 40 -u etcd -u patroni -u dbaas-pgbackrest"
+            try:
+                shown = ssh(key, node["address"], command, check=False)
+                lines.append(f"--- {node['name']} ---\n{shown.stdout}{shown.stderr}")
+            except subprocess.TimeoutExpired:
+                lines.append(f"--- {node['name']}: no answer ---")
+        return "\n" + "\n".join(lines) if lines else ""
 
     def secret_places(self) -> dict[str, bytes]:
         """Everywhere the control plane keeps something, for a secrets search: its

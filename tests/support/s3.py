@@ -66,7 +66,7 @@ def _free_port(address: str) -> int:
 def s3_server(tmp_path: Path, address: str) -> Iterator[S3]:
     root = tls.new_root()
     issuer = tls.new_instance_ca(root, "00000000-0000-4000-8000-000000000053")
-    served = tls.new_node_certificate(issuer, "s3", address)
+    served = tls.new_node_certificate(issuer, "s3", address)  # the address a DNS name too
     directory = tmp_path / "s3"
     directory.mkdir()
     (directory / "cert.pem").write_text(served.certificate)
@@ -74,11 +74,12 @@ def s3_server(tmp_path: Path, address: str) -> Iterator[S3]:
     ca_file = directory / "ca.pem"
     ca_file.write_text(root.certificate)
     port = _free_port(address)
-    moto = Path(sys.executable).parent / "moto_server"
     log = open(directory / "moto.log", "wb")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
         [
-            moto,
+            sys.executable,
+            "-m",
+            "tests.support.moto_tls",
             "-H",
             address,
             "-p",
@@ -88,6 +89,7 @@ def s3_server(tmp_path: Path, address: str) -> Iterator[S3]:
             "-k",
             directory / "key.pem",
         ],
+        cwd=Path(__file__).resolve().parents[2],  # where `tests` is a package
         stdout=log,
         stderr=subprocess.STDOUT,
     )

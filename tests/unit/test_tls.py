@@ -48,7 +48,8 @@ def test_a_node_is_named_by_its_address_and_name_for_servers_and_clients(chain):
         "172.30.213.7",
         "127.0.0.1",
     ]
-    assert names.get_values_for_type(x509.DNSName) == ["pg1a2b3c4d5e", "localhost"]
+    # pgBackRest 2.45 looks for the address among the DNS names
+    assert names.get_values_for_type(x509.DNSName) == ["pg1a2b3c4d5e", "172.30.213.7", "localhost"]
     usages = node.leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
 
