@@ -1,5 +1,6 @@
-"""Backups as an API user sees them, on a `pgbench -i -s 50` database (about 750 MB):
-a full backup's time and sizes, the WAL archive's lag under a write load, a restore
+"""Backups as an API user sees them, on a `pgbench -i -s 50` database (about 750 MB) in
+a 2-node instance with one synchronous replica: a full backup's time and sizes (taken on
+the standby), the WAL archive's lag under a write load, a restore
 into a new instance (create -> ACTIVE, against an empty create), and the verification
 of that backup (restored somewhere throwaway, pg_amcheck). Prints JSON, in seconds.
 
@@ -80,6 +81,8 @@ def main() -> None:
             "cpu": 2,
             "ram": 2048,
             "disk_size": 8,
+            "nodes_number": 2,
+            "sync_replica_number": 1,
             "backup": {"schedule": "none"},
         }
         created = client.request("POST", INSTANCES_PATH, body)
@@ -87,7 +90,9 @@ def main() -> None:
         figures["create_to_active"], active = timed(
             lambda: until_active(client, path, created["uuid"])
         )
-        address = active["ipsv4"][0]
+        [address] = [
+            a for a in active["ipsv4"] if on_node(service, a, "select pg_is_in_recovery()") == "f"
+        ]
         figures["pgbench_init"], _ = timed(
             lambda: on_node(service, address, f"{BIN}/pgbench -i -q -s {args.scale}", False)
         )
