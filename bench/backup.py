@@ -23,10 +23,13 @@ from tests.support.lab import ssh
 BIN = "/usr/lib/postgresql/15/bin"
 
 
-def on_node(service, address: str, sql_or_command: str, sql: bool = True) -> str:
+def on_node(
+    service, address: str, sql_or_command: str, sql: bool = True, timeout: float = 60
+) -> str:
     key = DataDir(service.data).ssh_key
     command = f"psql -XAtqc {shlex.quote(sql_or_command)}" if sql else sql_or_command
-    return ssh(key, address, f"su postgres -c {shlex.quote(command)}").stdout.strip()
+    shell = f"su postgres -c {shlex.quote(command)}"
+    return ssh(key, address, shell, timeout=timeout).stdout.strip()
 
 
 def timed(action) -> tuple[float, object]:
@@ -40,7 +43,8 @@ def archive_lag(service, address: str, seconds: int) -> dict:
     files ready but not yet archived, and the age of the oldest of them."""
     load = threading.Thread(
         target=on_node,
-        args=(service, address, f"{BIN}/pgbench -c 2 -T {seconds} -n postgres", False),
+        args=(service, address, f"{BIN}/pgbench -c 2 -T {seconds} -n postgres"),
+        kwargs={"sql": False, "timeout": seconds + 60},
     )
     load.start()
     samples = []
@@ -56,14 +60,26 @@ def archive_lag(service, address: str, seconds: int) -> dict:
         samples.append((int(ready), float(age)))
         time.sleep(1)
     load.join()
+    # Failures, with the last one's time: before the create made the stanza, PostgreSQL's
+    # first archive attempts fail (and are retried); a failure under the load would not.
     archived = on_node(
-        service, address, "select archived_count, failed_count from pg_stat_archiver"
+        service,
+        address,
+        "select archived_count, failed_count, last_failed_time, now() from pg_stat_archiver",
+    )
+    # What the failed archive attempts said (pgBackRest's own log on the primary).
+    errors = on_node(
+        service,
+        address,
+        "grep -h ERROR /var/log/pgbackrest/ -r | cut -c1-300 | tail -n 3",
+        sql=False,
     )
     return {
+        "archive_errors": errors.splitlines(),
         "load_seconds": seconds,
         "max_files_waiting": max(s[0] for s in samples),
         "max_oldest_waiting_seconds": round(max(s[1] for s in samples), 1),
-        "archived_and_failed": archived,
+        "archived|failed|last_failed|now": archived,
     }
 
 

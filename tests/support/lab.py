@@ -21,7 +21,9 @@ ROLES = REPOSITORY / "roles"
 IMAGE = "debian-bookworm-pg15"
 
 
-def ssh(key: Path, address: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+def ssh(
+    key: Path, address: str, command: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run a command as root on a lab node (host keys change with every node: no check)."""
     options = [
         "StrictHostKeyChecking=no",
@@ -34,7 +36,7 @@ def ssh(key: Path, address: str, command: str, check: bool = True) -> subprocess
         ["ssh", "-i", str(key), *(f"-o{option}" for option in options), f"root@{address}", command],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=check,
     )
 
