@@ -62,7 +62,8 @@ def archive_lag(service, address: str, seconds: int) -> dict:
     load.join()
     # Failures, with the last one's time: before the create made the stanza, PostgreSQL's
     # first archive attempts fail (and are retried); a failure under the load would not.
-    archived = on_node(
+    archiver = ("archived", "failed", "last_failed_at", "measured_at")
+    row = on_node(
         service,
         address,
         "select archived_count, failed_count, last_failed_time, now() from pg_stat_archiver",
@@ -79,7 +80,7 @@ def archive_lag(service, address: str, seconds: int) -> dict:
         "load_seconds": seconds,
         "max_files_waiting": max(s[0] for s in samples),
         "max_oldest_waiting_seconds": round(max(s[1] for s in samples), 1),
-        "archived|failed|last_failed|now": archived,
+        "archiver": dict(zip(archiver, row.split("|"), strict=True)),
     }
 
 
