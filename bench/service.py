@@ -29,6 +29,20 @@ class Service:
     work: Path
     data: Path
     bridge: str
+    env: dict
+    worker: subprocess.Popen
+
+    def restart_worker(self, **settings: str) -> None:
+        """The worker again, with DBAAS_<NAME> settings changed (a bench compares)."""
+        self.worker.terminate()
+        self.worker.wait(timeout=60)
+        self.env.update({f"DBAAS_{name}": value for name, value in settings.items()})
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def service_redis_url() -> str:
@@ -72,6 +86,7 @@ def running_service(prefix: str) -> Iterator[Service]:
     server = subprocess.Popen([*command, "serve", "--port", str(port)], **quiet)
     worker = subprocess.Popen([*command, "worker"], **quiet)
     client = Client(f"http://127.0.0.1:{port}", token)
+    service = None
     try:
         for _ in range(100):
             try:
@@ -79,9 +94,10 @@ def running_service(prefix: str) -> Iterator[Service]:
                 break
             except OSError:
                 time.sleep(0.1)
-        yield Service(client, work, data, bridge)
+        service = Service(client, work, data, bridge, env, worker)
+        yield service
     finally:
-        for process in (worker, server):
+        for process in (service.worker if service else worker, server):
             process.terminate()
             process.wait(timeout=30)
         remove_lab(data, bridge)

@@ -58,6 +58,12 @@ class Settings(Mapping):
     # alone (with the instance's nodes) reach SSH, etcd, Patroni and the internal roles.
     CONTROL_ADDRESSES: str = ""
     LIBVIRT_URI: str = "qemu:///system"
+    # Fencing (jobs/fencing.py): when the provider confirms the machine of an
+    # instance's leader gone (the nspawn node's init ended, the libvirt domain stopped
+    # or crashed), its leader key is removed from the instance's etcd at once and a
+    # synchronous standby takes over in seconds, not after the key's ttl. Off: the ttl
+    # alone (as with machines that are not ours: static).
+    FENCING: bool = True
     # Each project's quotas unless an admin set others (`dbaas quotas set`): instances,
     # nodes, and the sums over its nodes of cores, RAM (MB) and data disk (GB).
     QUOTA_INSTANCES: int = 20
@@ -122,15 +128,24 @@ class Settings(Mapping):
 NAMES = tuple(setting.name for setting in fields(Settings))
 
 
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     found: dict[str, Any] = {}
     for setting in fields(Settings):
         value = environ.get(f"DBAAS_{setting.name}")
         if value and setting.metadata.get("environment", True):
-            kind = setting.type  # str, int or float
+            kind = setting.type  # str, int, float or bool
             try:
-                found[setting.name] = kind(value)
+                found[setting.name] = _boolean(value) if kind is bool else kind(value)
             except ValueError:
                 raise ValueError(f"DBAAS_{setting.name}={value!r}: not {kind.__name__}") from None
     return found

@@ -36,10 +36,25 @@ def change_asked(resource) -> None:
 
 
 def operation_cancelled(operation: Operation, reason: str) -> None:
-    """A pending operation made moot (its instance is being deleted)."""
+    """An operation made moot before it finished (its record is being deleted)."""
     operation.status = OperationStatus.FAILED
     operation.error = {"message": reason, "task": None, "host": None}
     operation.finished_at = utcnow()
+
+
+def cancel_asked(operation: Operation) -> None:
+    """A running operation made moot: its job stops its playbook (ansible-runner's
+    cancel, noticed at the next heartbeat) and reports it with run_cancelled."""
+    operation.cancel_requested = True
+
+
+def run_cancelled(session: Session, operation: Operation, reason: str) -> None:
+    """The job stopped the run as asked. The record keeps its status: what made the
+    run moot (a delete) is the next change of it."""
+    operation_cancelled(operation, reason)
+    operation.runner_pid = None
+    _log(operation, "cancelled", reason=reason)
+    session.commit()
 
 
 def nodes_stopped(nodes: list[Node]) -> None:
@@ -124,7 +139,8 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
             if node.status != Status.ACTIVE:
                 node.status = Status.ERROR
                 node.error = error
-    elif resource is not None and operation.action != Action.VERIFY:
+    elif resource is not None and operation.action not in (Action.VERIFY, Action.SWITCHOVER):
+        # A switchover that did not happen leaves the cluster as it was: serving.
         resource.status = Status.ERROR
         resource.error = error
     _log(operation, "failed", error=error.get("message"), task=error.get("task"))
@@ -150,9 +166,10 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
 
 def _shows_progress(operation: Operation) -> bool:
     """Instances show their provisioning and backups their taking; users and databases
-    go NEW -> ACTIVE directly. Neither a restart of stopped nodes nor a verification is
-    a change asked for: the instance keeps serving, the backup stays what it was."""
-    if operation.action in (Action.START, Action.VERIFY):
+    go NEW -> ACTIVE directly. Neither a restart of stopped nodes, a switchover nor a
+    verification changes what the instance is: it keeps serving, the backup stays what
+    it was."""
+    if operation.action in (Action.START, Action.VERIFY, Action.SWITCHOVER):
         return False
     return operation.target == Target.INSTANCE or (
         operation.target == Target.BACKUP and operation.action == Action.CREATE

@@ -77,6 +77,8 @@ class Action(enum.StrEnum):
     RESTORE = "restore"
     # A backup restored somewhere throwaway and checked (pg_amcheck), then removed.
     VERIFY = "verify"
+    # The primary's role handed to a replica; the instance keeps serving.
+    SWITCHOVER = "switchover"
 
 
 class Target(enum.StrEnum):

@@ -164,12 +164,22 @@ def prepare(state: Path, image: Path, name: str, address: str, disk_gb: int, key
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
+# The hierarchies a node gets a group of its own in: the two that limit it, and the two
+# systemd tracks processes with (the named v1 "systemd" one, and cgroup2 beside it).
+# nspawn puts the node under its own group in each: without the last two, every node's
+# systemd managed the same /payload/system.slice/<unit> groups, so a unit started on
+# two nodes at once raced (status 219/CGROUP: a data disk left unmounted), and a unit
+# stopped on one node could take that unit's processes on the others with it.
+LIMITS = ("memory", "cpu")
+TRACKING = ("systemd", "unified")
 
 
 def cgroups(name: str) -> dict[str, Path]:
-    """The node's cgroup in each controller's hierarchy."""
+    """The node's cgroup in each hierarchy this host mounts."""
     return {
-        controller: CGROUP_ROOT / controller / "dbaas" / name for controller in ("memory", "cpu")
+        hierarchy: CGROUP_ROOT / hierarchy / "dbaas" / name
+        for hierarchy in LIMITS + TRACKING
+        if (CGROUP_ROOT / hierarchy).is_dir()
     }
 
 
@@ -194,12 +204,18 @@ def _join_cgroups(name: str) -> None:
 
 
 def remove_cgroups(name: str) -> None:
-    """Once the node's processes are gone (an empty cgroup can be removed)."""
+    """Once the node's processes are gone: its groups, deepest first (the node's
+    systemd made its units' groups below them; an empty cgroup can be removed)."""
     for group in cgroups(name).values():
-        if group.is_dir():
+        if not group.is_dir():
+            continue
+        below = sorted((p for p in group.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for directory in [*below, group]:
             for _ in range(50):
                 try:
-                    group.rmdir()
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
                     break
                 except OSError:  # the last process still leaving
                     time.sleep(0.1)

@@ -193,6 +193,30 @@ def new_node_certificate(
     return Issued(chain, _key_pem(key))
 
 
+CONTROL_CLIENT_HOURS = 24
+
+
+def new_control_client_certificate(instance_ca: Issued, now: datetime | None = None) -> Issued:
+    """A client certificate for this host's own calls into an instance's etcd (the
+    fencing of a dead leader): the instance's etcd trusts what its own CA issued. Kept
+    in memory only, for a day; client use alone."""
+    now = now or datetime.now(UTC)
+    key = _new_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("dbaas control"))
+        .issuer_name(instance_ca.leaf.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=CONTROL_CLIENT_HOURS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    )
+    chain = _cert_pem(_issued_by(instance_ca, builder, key)) + instance_ca.certificate
+    return Issued(chain, _key_pem(key))
+
+
 def still_good(issued: Issued, name: str, address: str, now: datetime | None = None) -> bool:
     """Whether a node's certificate names this node and has more than RENEW_BEFORE left."""
     now = now or datetime.now(UTC)
@@ -313,6 +337,15 @@ def instance_certificates(
         "instance_ca_certificate": instance_ca.certificate,
         "nodes": certificates,
     }
+
+
+def control_client_certificate(
+    session: Session, instance: Instance, settings: dict[str, Any]
+) -> Issued | None:
+    """A fresh control client certificate of the instance's CA; None before its CA
+    exists (no run has reached the instance yet)."""
+    instance_ca = _Kept(session, instance, settings).load(INSTANCE_CA_SECRET)
+    return None if instance_ca is None else new_control_client_certificate(instance_ca)
 
 
 def renewal_due(

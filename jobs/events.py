@@ -183,12 +183,21 @@ def progress_changed(session: Session, operation: Operation, tracker: RunTracker
     session.commit()
 
 
+CANCELLED_FOR_DELETE = "Cancelled: its record is being deleted."
+
+
 def run_finished(
     session: Session, operation: Operation, tracker: RunTracker, status: str, stdout_tail: str
 ) -> None:
     """Map a finished run (successful, failed, timeout, canceled) to every status."""
     error = None if status == "successful" else tracker.error_for(status, stdout_tail)
     lifecycle.nodes_reached(session, operation, tracker.hosts)
+    if status == "canceled":
+        # Stopped for a delete, which removes every node, built or half-built: none
+        # is given back here (a half-made machine would be left behind unknown).
+        backups.run_reported(session, operation, tracker.report, error)
+        lifecycle.run_cancelled(session, operation, CANCELLED_FOR_DELETE)
+        return
     backups.run_reported(session, operation, tracker.report, error)
     if error is not None and operation.target == Target.INSTANCE:
         lifecycle.release_unbuilt_nodes(session, operation)

@@ -28,6 +28,7 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.INSTANCE, Action.DELETE): "instance_delete.yml",
     (Target.INSTANCE, Action.START): "nodes_start.yml",
     (Target.INSTANCE, Action.RESTORE): "instance_restore.yml",
+    (Target.INSTANCE, Action.SWITCHOVER): "instance_switchover.yml",
     (Target.USER, Action.CREATE): "user_create.yml",
     (Target.USER, Action.UPDATE): "user_update.yml",
     (Target.USER, Action.DELETE): "user_delete.yml",
@@ -144,6 +145,7 @@ def _timeout_kind(action: str) -> str:
         "start": "CREATE",
         "restore": "CREATE",
         "verify": "CREATE",
+        "switchover": "UPDATE",
     }[action]
 
 

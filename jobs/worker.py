@@ -1,5 +1,6 @@
-"""`dbaas worker`: an RQ worker, plus a thread that keeps the queue honest: it relays
-the outbox every few seconds and runs the recovery sweep every half minute."""
+"""`dbaas worker`: an RQ worker, plus a thread that keeps the queue honest (it relays
+the outbox every few seconds and runs the recovery sweep every half minute) and one
+that fences the leaders of machines confirmed gone (jobs.fencing)."""
 
 import functools
 import logging
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.config import DataDir
 from core.database import make_engine, writer, writing_session
 from core.queue import JobQueue, relay_outbox
-from jobs import providers, recovery
+from jobs import fencing, providers, recovery
 from jobs.providers import PoolExhausted
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,10 @@ def run(settings: dict, *, burst: bool = False) -> None:
         threading.Thread(
             target=_keeper, args=(settings, job_queue, stop), name="queue-keeper", daemon=True
         ).start()
+        engine = writer(make_engine(settings["DATABASE_URL"]))
+        fence = fencing.Fence.for_worker(settings, engine, job_queue, between_rounds)
+        if fence is not None:
+            threading.Thread(target=fence.run, args=(stop,), name="fencing", daemon=True).start()
     try:
         Worker([job_queue.queue], connection=job_queue.redis).work(burst=burst)
     finally:

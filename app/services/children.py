@@ -12,7 +12,7 @@ from app.services.errors import Conflict, NotFound
 from app.services.projects import take_client_uuid, take_instance_reference, take_project_id
 from app.services.references import canonical_uuid
 from core import lifecycle
-from core.models import Action, Database, Instance, Operation, User
+from core.models import Action, Database, Instance, Operation, OperationStatus, User
 from core.operations import TARGETS
 
 Child = User | Database
@@ -68,6 +68,29 @@ def change(
     if apply is not None:
         apply()
     operation = operations.record(session, record, action, params)
+    lifecycle.change_asked(record)
+    session.commit()
+    return operation
+
+
+def delete(session: Session, record: Child) -> Operation | None:
+    """A DELETE at any time: a change still waiting is cancelled (and a record whose
+    create never ran is simply gone: nothing was made on the machines), a running one
+    is stopped; then the delete runs. None when nothing is left to run."""
+    refuse_if_instance_deleted(session, record.instance)
+    moot = operations.unfinished(session, record)
+    if moot is not None and moot.action == Action.DELETE:
+        raise Conflict(f"The {TARGETS[type(record)]} is being deleted.")
+    if moot is not None and moot.status == OperationStatus.PENDING:
+        never_ran = moot.action == Action.CREATE and moot.attempts == 0
+        lifecycle.operation_cancelled(moot, f"Cancelled: the {moot.target} was deleted.")
+        if never_ran:
+            session.delete(record)
+            session.commit()
+            return None
+    elif moot is not None:
+        lifecycle.cancel_asked(moot)
+    operation = operations.record(session, record, Action.DELETE)
     lifecycle.change_asked(record)
     session.commit()
     return operation

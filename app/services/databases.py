@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from app.services import children, operations
 from app.services.errors import Invalid
 from app.services.references import parse_user
-from core.models import Action, Database, Instance, Operation, Status, User
+from core.models import Database, Instance, Operation, Status, User
 
 
 def resolve_owner(session: Session, instance: Instance, reference: str) -> User:
@@ -45,5 +45,5 @@ def create_database(
     return operations.created(session, database, uuid)
 
 
-def delete_database(session: Session, database: Database) -> Operation:
-    return children.change(session, database, Action.DELETE)
+def delete_database(session: Session, database: Database) -> Operation | None:
+    return children.delete(session, database)

@@ -9,8 +9,8 @@ from app.services import backups, operations, quotas
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
-from core import lifecycle
-from core.models import Action, Instance, Operation, OperationStatus, Status, Version
+from core import lifecycle, patroni, tls
+from core.models import Action, Instance, Operation, OperationStatus, Status, Target, Version
 
 # Changing any of these needs the machines to change: an operation.
 INFRASTRUCTURE_FIELDS = ("cpu", "ram", "disk_size", "nodes_number", "sync_replica_number")
@@ -143,17 +143,30 @@ def update_instance(
     return operation
 
 
+# Stopped mid-run by a DELETE; other running operations (a backup, a verification)
+# are short and clean up after themselves: the delete waits for them.
+CANCELLABLE_RUNS = (Target.INSTANCE,)
+
+
 def delete_instance(session: Session, instance: Instance) -> Operation:
-    operations.refuse_if_busy(session, instance)
-    # Users' and databases' changes not started yet would only be undone: cancel them.
-    waiting = session.scalars(
+    """Accepted at any time but during another delete: operations still waiting are
+    cancelled, a running change of the instance (create, update, restore, ...) is
+    stopped, and the delete runs next, removing every node whatever state it is in."""
+    # Against a worker claiming a waiting operation meanwhile (its claim takes this lock).
+    session.scalars(select(Instance.id).where(Instance.id == instance.id).with_for_update()).all()
+    if operations.is_being_deleted(session, instance):
+        raise Conflict("The instance is being deleted.")
+    unfinished = session.scalars(
         select(Operation).where(
             Operation.instance_id == instance.id,
-            Operation.status == OperationStatus.PENDING,
+            Operation.status.in_(OperationStatus.unfinished()),
         )
     )
-    for cancelled in waiting:
-        lifecycle.operation_cancelled(cancelled, "Cancelled: the instance is being deleted.")
+    for moot in unfinished:
+        if moot.status == OperationStatus.PENDING:
+            lifecycle.operation_cancelled(moot, "Cancelled: the instance is being deleted.")
+        elif moot.target in CANCELLABLE_RUNS:
+            lifecycle.cancel_asked(moot)
     operation = operations.record(session, instance, Action.DELETE)
     lifecycle.change_asked(instance)
     session.commit()
@@ -178,5 +191,39 @@ def restore_instance(session: Session, instance: Instance, point, settings: dict
         session, instance, Action.RESTORE, {"restore": plan, "backup_first": before.uuid}
     )
     lifecycle.change_asked(instance)
+    session.commit()
+    return operation
+
+
+def switchover(
+    session: Session, instance: Instance, to: str | None, settings: dict[str, Any]
+) -> Operation:
+    """Hand the primary's role to `to` (an address of a healthy replica), or to a
+    synchronous standby. Checked against the cluster itself, now: the operation names
+    the candidate node, so that running it again switches nothing twice."""
+    if operations.is_being_deleted(session, instance):
+        raise Conflict("The instance is being deleted.")
+    operations.refuse_if_busy(session, instance)
+    if instance.status != Status.ACTIVE:
+        raise Conflict(f"The instance is {instance.status}: only an ACTIVE one switches over.")
+    if instance.nodes_number < 2:
+        raise Conflict("The instance has one node: there is no replica to switch over to.")
+    if to is not None and to not in instance.ipsv4:
+        raise Invalid("to", f"{to} is not an address of this instance's nodes.")
+    addresses = instance.ipsv4
+    session.commit()  # no transaction stays open while the nodes are asked
+    state = patroni.cluster(addresses, tls.root_certificate(settings))
+    if state is None:
+        raise Conflict("The instance's cluster does not answer now; retry in a moment.")
+    candidate, reason = patroni.switchover_candidate(state.get("members", []), to)
+    if candidate is None:
+        raise Invalid("to", reason + ".") if to is not None else Conflict(reason + ".")
+    operations.refuse_if_busy(session, instance)
+    operation = operations.record(
+        session,
+        instance,
+        Action.SWITCHOVER,
+        {"to": candidate["name"], "address": candidate["host"]},
+    )
     session.commit()
     return operation

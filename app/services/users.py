@@ -37,7 +37,7 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> Operat
     return children.change(session, user, Action.UPDATE, {"fields": sorted(changes)}, apply)
 
 
-def delete_user(session: Session, user: User) -> Operation:
+def delete_user(session: Session, user: User) -> Operation | None:
     owned = session.scalars(
         select(Database.name).where(Database.owner_id == user.id).order_by(Database.name)
     ).all()
@@ -46,4 +46,4 @@ def delete_user(session: Session, user: User) -> Operation:
         raise Conflict(
             f"The user owns database(s) {names}: delete them first.", databases=list(owned)
         )
-    return children.change(session, user, Action.DELETE)
+    return children.delete(session, user)

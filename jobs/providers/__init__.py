@@ -107,7 +107,32 @@ class Provider:
         """Whether a node's machine runs, by name; None for machines not ours to start."""
         return None
 
+    def machine_watch(self) -> "MachineWatch | None":
+        """Events of machines confirmed gone (fencing), or None when the provider
+        cannot prove a machine dead: then Patroni's ttl stays the rule."""
+        return None
+
     # The playbooks' view.
     def lab_variables(self, instance) -> dict[str, Any]:
         """The provider's part of ``dbaas_lab``."""
         return {}
+
+
+class MachineWatch:
+    """Which watched machines are confirmed gone: they can no longer write (their
+    processes ended, their domain stopped). "Unreachable" is never reported."""
+
+    def watch(self, name: str) -> None:
+        """Follow the machine of a node that should run (again: its current incarnation)."""
+        raise NotImplementedError
+
+    def forget(self, name: str) -> None:
+        raise NotImplementedError
+
+    def gone(self, timeout: float) -> list[str]:
+        """Watched machines confirmed gone since the last call, each incarnation once;
+        waits up to ``timeout`` seconds for one."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

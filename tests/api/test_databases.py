@@ -128,3 +128,18 @@ def test_delete_database_then_its_owner(api, instance, user, database, settle):
 def test_list_databases(api, instance, user, database):
     assert api.get(databases_path(instance)).json == [database]
     assert api.get(f"{databases_path(instance)}?status=ERROR").json == []
+
+
+def test_a_database_and_its_owner_deleted_before_they_were_made(api, instance, user, database):
+    """Both still waiting for the instance: each DELETE cancels a create that never ran;
+    the owner is free to go once its database has."""
+    db_path = f"{databases_path(instance)}/{database['uuid']}"
+    user_path = f"/v1/postgres/instances/{instance['uuid']}/users/{user['uuid']}"
+    assert api.delete(user_path).status_code == 409  # it owns the database
+    assert api.delete(db_path).status_code == 204
+    assert api.get(db_path).status_code == 404
+    assert api.delete(user_path).status_code == 204
+    assert api.get(user_path).status_code == 404
+    operations = api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
+    cancelled = [o for o in operations if o["target_type"] in ("user", "database")]
+    assert [o["status"] for o in cancelled] == ["FAILED", "FAILED"]

@@ -476,3 +476,26 @@ def test_the_connection_uri_asks_for_verified_tls(api, instance, settle, db):
     settle()
     uri = api.get(f"/v1/postgres/instances/{instance['uuid']}").json["connection_uri"]
     assert uri.endswith("target_session_attrs=read-write&sslmode=verify-full"), uri
+
+
+def test_delete_while_the_create_waits_cancels_it(api, db, instance):
+    path = f"{INSTANCES}/{instance['uuid']}"
+    assert api.delete(path).status_code == 204
+    create, delete = operations_of(db, instance["uuid"])
+    assert (create.action, create.status) == ("create", "FAILED")
+    assert create.error["message"] == "Cancelled: the instance is being deleted."
+    assert (delete.action, delete.status) == ("delete", "PENDING")
+    assert api.get(path).json["status"] == "IN_PROGRESS"
+
+
+def test_delete_while_the_create_runs_asks_its_job_to_stop(api, db, instance):
+    from core import lifecycle
+
+    [create] = operations_of(db, instance["uuid"])
+    lifecycle.operation_started(db, create)
+    path = f"{INSTANCES}/{instance['uuid']}"
+    assert api.delete(path).status_code == 204
+    create, delete = operations_of(db, instance["uuid"])
+    assert (create.status, create.cancel_requested) == ("RUNNING", True)
+    assert (delete.action, delete.status, delete.cancel_requested) == ("delete", "PENDING", False)
+    assert api.delete(path).status_code == 409  # one delete at a time

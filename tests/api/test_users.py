@@ -218,3 +218,38 @@ def test_user_of_unknown_instance_is_404(api):
         f"/v1/postgres/instances/{uuid.uuid4()}/users", json={"name": "u", "password": PASSWORD}
     )
     assert answer.status_code == 404
+
+
+def test_a_user_deleted_before_its_create_ran_is_gone_at_once(api, db, instance):
+    user = api.post(users_path(instance), json={"name": "early", "password": "password1"}).json
+    path = f"{users_path(instance)}/{user['uuid']}"
+    assert api.delete(path).status_code == 204
+    assert api.get(path).status_code == 404  # nothing was made on the machines
+    fresh(db)
+    [create] = db.scalars(select(Operation).where(Operation.target_uuid == user["uuid"])).all()
+    assert (create.status, create.error["message"]) == (
+        "FAILED",
+        "Cancelled: the user was deleted.",
+    )
+    # The name is free again.
+    again = api.post(users_path(instance), json={"name": "early", "password": "password1"})
+    assert again.status_code == 201
+
+
+def test_a_user_deleted_while_its_create_runs_is_stopped_then_dropped(api, db, instance):
+    from core import lifecycle
+
+    user = api.post(users_path(instance), json={"name": "racing", "password": "password1"}).json
+    fresh(db)
+    [create] = db.scalars(select(Operation).where(Operation.target_uuid == user["uuid"])).all()
+    lifecycle.operation_started(db, create)
+    path = f"{users_path(instance)}/{user['uuid']}"
+    assert api.delete(path).status_code == 204
+    assert api.get(path).json["status"] == "IN_PROGRESS"
+    fresh(db)
+    create, delete = db.scalars(
+        select(Operation).where(Operation.target_uuid == user["uuid"]).order_by(Operation.id)
+    ).all()
+    assert (create.status, create.cancel_requested) == ("RUNNING", True)
+    assert (delete.action, delete.status) == ("delete", "PENDING")
+    assert api.delete(path).status_code == 409

@@ -123,6 +123,7 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
         pipeline.wait_for(replicated, f"the rows on {ip}", 60)
 
     lose_the_primary_under_load(pipeline, instance, ips, password)
+    switch_over_through_the_api(pipeline, instance, ips, password)
 
     # Dropping the database, then its owner: the user can no longer log in.
     assert pipeline.api.delete(f"{path}/databases/{database['uuid']}").status_code == 204
@@ -154,10 +155,11 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
 
 
 def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], password: str):
-    """The primary's machine dies while a client writes: writes resume (Patroni fails
-    over, or the old primary resumes when the worker restarted it within the leader's
-    TTL), the instance stays ACTIVE with that node shown ERROR, the worker starts the machine
-    again (it rejoins as a replica), and every committed row is there."""
+    """The primary's machine dies while a client writes: the worker sees its init end,
+    fences it (its leader key removed from etcd) and the synchronous standby takes over
+    in seconds; the instance stays ACTIVE with that node shown ERROR, the worker starts
+    the machine again (it rejoins as a replica), and every committed row is there. The
+    seconds without a write, and the longest pause across the rejoin, are printed."""
     path = f"{INSTANCES}/{instance['uuid']}"
     leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
     with connect(leader["host"], "app_user", password, "app_db") as conn:
@@ -177,19 +179,32 @@ def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], passwo
         init = pipeline.data_dir / "nodes" / leader["name"] / "init.pid"
         os.kill(int(init.read_text().split()[0]), signal.SIGKILL)
         killed_at = time.monotonic()
-        # Writes resume: on a new primary once Patroni fails over, or on the old one
-        # when the worker has started its machine again within the leader's TTL.
-        pipeline.wait_for(lambda: writer.first_write_after(killed_at + 1), "writes again", 90)
-        # The reconcile noticed: the node shown ERROR, or already started again.
+        pipeline.wait_for(
+            lambda: (
+                f"fenced: instance={instance['uuid']} node={leader['name']}"
+                in pipeline.worker.log()
+            ),
+            "the worker to fence the dead leader",
+            30,
+        )
+        # Writes resume on the synchronous standby, promoted once the key was gone.
+        pipeline.wait_for(
+            lambda: writer.first_write_elsewhere(leader["host"]), "writes on a new primary", 60
+        )
+        print(
+            "fenced failover: first write on the new primary after "
+            f"{writer.first_write_elsewhere(leader['host']) - killed_at:.1f} s"
+        )
         pipeline.wait_for(
             lambda: (
                 pipeline.nodes(instance)[leader["name"]]["status"] == "ERROR"
                 or any(o["action"] == "start" for o in pipeline.operations(instance))
             ),
             "the dead node to show ERROR",
-            90,
+            30,
         )
         assert pipeline.api.get(path).json["status"] == "ACTIVE"
+        rejoin_from = time.monotonic()
         pipeline.wait_for(
             lambda: pipeline.nodes(instance)[leader["name"]]["status"] == "ACTIVE",
             "the worker to start the node again",
@@ -207,6 +222,8 @@ def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], passwo
             "the old primary to rejoin",
             120,
         )
+        time.sleep(5)  # writes go on while the sync standby may move to the rejoined node
+        print(f"writes across the rejoin: longest pause {writer.longest_pause(rejoin_from):.2f} s")
     finally:
         committed = writer.finish()
     with psycopg.connect(
@@ -214,6 +231,75 @@ def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], passwo
     ) as conn:
         present = {n for (n,) in conn.execute("select n from w")}
     assert len(committed) > 20
+    assert committed - present == set()
+
+
+def switch_over_through_the_api(pipeline, instance: dict, ips: list[str], password: str):
+    """POST .../switchover under a writer: to the asynchronous replica named by its
+    address (made a sync standby first), then by default (to a sync standby). The
+    instance stays ACTIVE, no committed row is lost; the pause is printed."""
+    path = f"{INSTANCES}/{instance['uuid']}"
+    members = patroni_cluster(ips[0])["members"]
+    leader = next(m for m in members if m["role"] == "leader")
+    asynchronous = next(m for m in members if m["role"] == "replica")
+    refused = pipeline.api.post(f"{path}/switchover", json={"to": leader["host"]})
+    assert refused.status_code == 422, refused.json
+    assert "primary already" in refused.json["errors"]["to"][0]
+    writer = Writer(
+        ips,
+        lambda hosts: (
+            f"host={','.join(hosts)} port=5432 dbname=app_db user=app_user "
+            f"password={password} target_session_attrs=read-write "
+            "connect_timeout=2 tcp_user_timeout=2000"
+        ),
+        table="w",
+    )
+    writer.start()
+    try:
+        pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
+        for to, expected in ((asynchronous["host"], asynchronous["name"]), (None, None)):
+            asked_at = time.monotonic()
+            answer = pipeline.api.post(f"{path}/switchover", json={"to": to} if to else {})
+            assert answer.status_code == 202, answer.json
+            assert answer.json["action"] == "switchover"
+            busy = pipeline.api.post(f"{path}/switchover", json={})
+            assert busy.status_code == 409, busy.json
+            operation = pipeline.wait_for(
+                lambda uuid=answer.json["uuid"]: (
+                    (found := pipeline.api.get(f"{path}/operations/{uuid}").json)["status"]
+                    in ("SUCCEEDED", "FAILED")
+                    and found
+                ),
+                "the switchover",
+                180,
+            )
+            assert operation["status"] == "SUCCEEDED", operation["error"]
+            assert pipeline.api.get(path).json["status"] == "ACTIVE"
+            members = patroni_cluster(ips[0])["members"]
+            new_leader = next(m for m in members if m["role"] == "leader")
+            assert new_leader["name"] != leader["name"]
+            if expected:
+                assert new_leader["name"] == expected
+            # The sync count is what the instance asked for, whoever leads.
+            pipeline.wait_for(
+                lambda: (
+                    sum(m["role"] == "sync_standby" for m in patroni_cluster(ips[0])["members"])
+                    == 1
+                ),
+                "one sync standby again",
+                60,
+            )
+            print(
+                f"switchover to {'the named replica' if to else 'a sync standby'}: longest "
+                f"pause in writes {writer.longest_pause(asked_at):.2f} s"
+            )
+            leader = new_leader
+    finally:
+        committed = writer.finish()
+    with psycopg.connect(
+        instance_uri(pipeline, instance, "app_db"), user="app_user", password=password
+    ) as conn:
+        present = {n for (n,) in conn.execute("select n from w")}
     assert committed - present == set()
 
 
@@ -455,3 +541,22 @@ def test_restarting_the_worker_keeps_instances_reachable_and_work_going(lab_pipe
     assert pipeline.api.delete(path).status_code == 204
     pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+
+
+def test_a_delete_during_a_three_node_create_stops_it_and_leaves_nothing(lab_pipeline):
+    pipeline = lab_pipeline
+    pipeline.worker.start()
+    instance = pipeline.create_instance("doomed", nodes_number=3, sync_replica_number=1)
+    path = f"{INSTANCES}/{instance['uuid']}"
+    nodes_dir = pipeline.data_dir / "nodes"
+    # Mid-create: machines booted, the cluster not there yet.
+    pipeline.wait_for(
+        lambda: len(list(nodes_dir.glob("*/init.pid"))) == 3, "the nodes to boot", 300
+    )
+    asked = time.monotonic()
+    assert pipeline.api.delete(path).status_code == 204
+    pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)
+    print(f"delete during the create: gone after {time.monotonic() - asked:.1f} s")
+    assert "event=cancelled" in pipeline.worker.log()
+    assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
+    assert pipeline.admin.get(f"{path}/nodes").status_code == 404

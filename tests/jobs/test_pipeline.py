@@ -94,12 +94,35 @@ def test_a_change_while_another_runs_is_409(pipeline):
         lambda: next((o for o in pipeline.operations(instance) if o["status"] == "RUNNING"), None),
         "the create to run",
     )
-    for answer in (pipeline.api.put(base, json={"cpu": 2}), pipeline.api.delete(base)):
-        assert answer.status_code == 409
-        assert answer.json["operation"] == running["uuid"]
+    answer = pipeline.api.put(base, json={"cpu": 2})
+    assert answer.status_code == 409
+    assert answer.json["operation"] == running["uuid"]
     pipeline.wait_status(base, "ACTIVE")
+    assert pipeline.api.put(base, json={"cpu": 2}).status_code == 200
+
+
+def test_a_delete_while_the_create_runs_stops_it_then_deletes(pipeline):
+    pipeline.worker.start()
+    instance = pipeline.create_instance("slow-doomed")
+    base = f"{INSTANCES}/{instance['uuid']}"
+    running = pipeline.wait_for(
+        lambda: next((o for o in pipeline.operations(instance) if o["status"] == "RUNNING"), None),
+        "the create to run",
+    )
     assert pipeline.api.delete(base).status_code == 204
-    pipeline.wait_for(lambda: pipeline.api.get(base).status_code == 404, "the delete")
+    assert pipeline.api.get(base).json["status"] == "IN_PROGRESS"
+    assert pipeline.api.delete(base).status_code == 409  # one delete at a time
+    cancelled = pipeline.wait_operation(
+        instance, "the create to stop", 30, uuid=running["uuid"], status="FAILED"
+    )
+    assert cancelled["error"]["message"].startswith("Cancelled")
+    delete = pipeline.wait_operation(instance, "the delete to run", 30, action="delete")
+    assert delete["status"] in ("PENDING", "RUNNING")
+    pipeline.wait_for(lambda: pipeline.api.get(base).status_code == 404, "the delete", 60)
+    # Stopped in its 8-second task: it never reached its last one.
+    markers = Path(pipeline.settings["DATA_DIR"]) / "markers"
+    assert not (markers / running["uuid"]).exists()
+    assert (markers / delete["uuid"]).exists()
 
 
 def test_worker_killed_mid_run_is_recovered(pipeline):

@@ -46,6 +46,9 @@ def test_two_nodes_live_grow_and_vanish(lab):
         assert f":cpu:/dbaas/{node['name']}" in memberships or (
             f":cpu,cpuacct:/dbaas/{node['name']}" in memberships
         )
+        # systemd's own tracking groups are the node's too: two nodes' systemd never
+        # manage one unit group (a unit started on both at once failed 219/CGROUP).
+        assert f":name=systemd:/dbaas/{node['name']}/" in memberships
         group = Path("/sys/fs/cgroup/memory/dbaas") / node["name"]
         # Every process of the node, not only its init (sshd, journald, ...).
         confined = (group / "cgroup.procs").read_text().split()

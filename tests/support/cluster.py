@@ -130,6 +130,11 @@ class Writer(threading.Thread):
     def first_write_elsewhere(self, address: str) -> float | None:
         return min((t for _, t, server in self.committed if server != address), default=None)
 
+    def longest_pause(self, since: float) -> float:
+        """The longest time between two commits after `since` (seconds)."""
+        times = [t for _, t, _ in self.committed if t >= since]
+        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
     def finish(self) -> set[int]:
         """Stop writing; the rows it saw committed."""
         self.stop.set()

@@ -9,7 +9,13 @@ from app.api.common import (
     next_marker_header,
     paginate,
 )
-from app.api.instances.schemas import InstanceCreateSchema, InstanceSchema, InstanceUpdateSchema
+from app.api.instances.schemas import (
+    InstanceCreateSchema,
+    InstanceSchema,
+    InstanceUpdateSchema,
+    SwitchoverSchema,
+)
+from app.api.operations.schemas import OperationSchema
 from app.extension import Blueprint, idempotent, project_id
 from app.services import instances
 from app.services.references import INSTANCES_PATH, PEM_MEDIA_TYPE
@@ -94,6 +100,25 @@ class InstanceRestore(MethodView):
         )
         dispatch(operation)
         return instance
+
+
+@blp.route("/<uuid:instance_uuid>/switchover")
+class InstanceSwitchover(MethodView):
+    @blp.arguments(SwitchoverSchema, example={"to": "172.30.213.3"})
+    @blp.response(202, OperationSchema)
+    def post(self, data, instance_uuid):
+        """Hand the primary's role to a replica: the instance stays ACTIVE, writes pause
+        for the handover (an operation; 409 while another change runs, 422 for an
+        address that is not a healthy replica)"""
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        to = data.get("to")
+        operation = instances.switchover(
+            session(), instance, None if to is None else str(to), current_app.config
+        )
+        dispatch(operation)
+        return operation, {
+            "Location": f"{INSTANCES_PATH}/{instance.uuid}/operations/{operation.uuid}"
+        }
 
 
 @blp.route("/<uuid:instance_uuid>/ca")

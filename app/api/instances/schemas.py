@@ -134,3 +134,12 @@ class InstanceCreateSchema(ClientUuids, InstanceUpdateSchema):
         RestoreFromSchema,
         metadata={"description": "start from an instance's backups instead of empty"},
     )
+
+
+class SwitchoverSchema(ma.Schema):
+    to = ma.fields.IPv4(
+        metadata={
+            "description": "the address of the healthy replica to hand the primary's role "
+            "to (one of ipsv4); default: a synchronous standby"
+        }
+    )

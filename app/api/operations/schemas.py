@@ -2,7 +2,9 @@ import marshmallow as ma
 
 from app.api.common import PageQuerySchema, ProvisioningErrorSchema, Timestamp
 from app.services.references import instance_uri, user_uri
-from core.models import OperationStatus
+from core.models import Action, OperationStatus
+
+ACTIONS = [action.value for action in Action]
 
 
 class ProgressSchema(ma.Schema):
@@ -28,9 +30,7 @@ class OperationSchema(ma.Schema):
     instance = ma.fields.Function(lambda op: instance_uri(op.instance.uuid), dump_only=True)
     target = ma.fields.Function(_target_uri, dump_only=True)
     target_type = ma.fields.String(attribute="target", dump_only=True)
-    action = ma.fields.String(
-        dump_only=True, metadata={"enum": ["create", "update", "delete", "start"]}
-    )
+    action = ma.fields.String(dump_only=True, metadata={"enum": ACTIONS})
     status = ma.fields.String(dump_only=True, metadata={"enum": [s.value for s in OperationStatus]})
     progress = ma.fields.Nested(ProgressSchema, allow_none=True, dump_only=True)
     error = ma.fields.Nested(ProvisioningErrorSchema, allow_none=True, dump_only=True)
@@ -42,4 +42,4 @@ class OperationSchema(ma.Schema):
 
 class OperationQuerySchema(PageQuerySchema):
     status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in OperationStatus]))
-    action = ma.fields.String(validate=ma.validate.OneOf(["create", "update", "delete", "start"]))
+    action = ma.fields.String(validate=ma.validate.OneOf(ACTIONS))
