@@ -267,6 +267,29 @@ def instances_restore(instance: str, point_in_time: str, wait_, timeout) -> None
         _show(restored)
 
 
+@instances.command("switchover")
+@click.argument("instance")
+@click.option("--to", help="Address of the healthy replica to promote (default: a sync standby).")
+@wait_option
+@timeout_option
+@api_errors
+def instances_switchover(instance: str, to: str | None, wait_, timeout) -> None:
+    """Hand the primary's role to a replica; the instance stays ACTIVE."""
+    client = _client()
+    body = {"to": to} if to else {}
+    operation = client.request("POST", f"{INSTANCES_PATH}/{instance}/switchover", body)
+    if wait_:
+        progress = ProgressLine()
+        try:
+            operation = client.wait_operation(instance, operation["uuid"], timeout, progress)
+        finally:
+            progress.done()
+    _show(operation)
+    if operation["status"] == "FAILED":
+        click.echo(f"failed: {(operation.get('error') or {}).get('message')}", err=True)
+        sys.exit(1)
+
+
 @instances.command("wait")
 @click.argument("instance")
 @timeout_option

@@ -152,6 +152,28 @@ class Client:
             on_progress(progress_line(resource, self._operation_or_none(instance)))
             time.sleep(interval)
 
+    def wait_operation(
+        self,
+        instance: str,
+        uuid: str,
+        timeout: float,
+        on_progress: Callable[[str], None] = lambda line: None,
+        interval: float = 1.0,
+    ) -> dict:
+        """Poll one operation until it SUCCEEDED or FAILED (a switchover leaves its
+        instance ACTIVE throughout: the operation is what finishes)."""
+        path = f"{INSTANCES_PATH}/{instance}/operations/{uuid}"
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.get(path)
+            if operation["status"] in ("SUCCEEDED", "FAILED"):
+                return operation
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still {operation['status']} after {timeout:.0f} s")
+            task = (operation.get("progress") or {}).get("task") or ""
+            on_progress(f"{operation['action']} {operation['status']} {task}".strip())
+            time.sleep(interval)
+
     def _operation_or_none(self, instance: str) -> dict | None:
         try:
             return self.latest_operation(instance)

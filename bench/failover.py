@@ -18,8 +18,10 @@ again by the worker between scenarios. Prints one JSON line per scenario.
 Everything made is removed afterwards.
 """
 
+import argparse
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -101,7 +103,16 @@ def lose_primary(service: Service, path: str, ips: list[str], ca_file: str, how:
     }
 
 
+def fence_seconds(service: Service, since: int) -> float | None:
+    """How long the worker took from the machine's death to the leader key's removal."""
+    found = re.findall(r"leader key removed in ([0-9.]+) s", service.worker_log()[since:])
+    return float(found[-1]) if found else None
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fenced-rounds", type=int, default=1, help="hard kills with fencing")
+    args = parser.parse_args()
     with running_service("failover") as service:
         client = service.client
         ca_file = str(service.work / "ca.pem")
@@ -127,11 +138,16 @@ def main() -> None:
         until_active(client, f"{path}/databases/{database['uuid']}", created["uuid"])
         with psycopg.connect(conninfo(ips, ca_file)) as conn:
             conn.execute("create table w (n bigserial primary key)")
-        for how in (*HOW, "switchover through the API"):
+        fenced = ["hard kill, fenced"] * args.fenced_rounds
+        for how in (*fenced, *list(HOW)[1:], "switchover through the API"):
             healthy(service, path, ips, ca_file)
             if how == "hard kill, ttl only":
                 service.restart_worker(FENCING="off")
-            print(json.dumps(lose_primary(service, path, ips, ca_file, how)), flush=True)
+            since = len(service.worker_log())
+            figures = lose_primary(service, path, ips, ca_file, how)
+            if how == "hard kill, fenced":
+                figures["fenced_after"] = fence_seconds(service, since)
+            print(json.dumps(figures), flush=True)
             if how == "hard kill, ttl only":
                 service.restart_worker(FENCING="on")
 

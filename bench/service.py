@@ -37,11 +37,16 @@ class Service:
         self.worker.terminate()
         self.worker.wait(timeout=60)
         self.env.update({f"DBAAS_{name}": value for name, value in settings.items()})
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self.worker = _start_worker(self.env, self.work)
+
+    def worker_log(self) -> str:
+        return (self.work / "worker.log").read_text(errors="replace")
+
+
+def _start_worker(env: dict, work: Path) -> subprocess.Popen:
+    with open(work / "worker.log", "a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=log, stderr=log
         )
 
 
@@ -84,7 +89,7 @@ def running_service(prefix: str) -> Iterator[Service]:
     port = free_port()
     quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     server = subprocess.Popen([*command, "serve", "--port", str(port)], **quiet)
-    worker = subprocess.Popen([*command, "worker"], **quiet)
+    worker = _start_worker(env, work)
     client = Client(f"http://127.0.0.1:{port}", token)
     service = None
     try:

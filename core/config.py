@@ -99,6 +99,8 @@ class Settings(Mapping):
     BACKUP_FULL_EVERY_DAYS: float = 7
     # A restore verified at least this often (and after every full backup).
     BACKUP_VERIFY_EVERY_HOURS: float = 24
+    # Seconds between two measures of the instances' data disks (jobs/disks.py).
+    DISK_CHECK_INTERVAL: float = 60
     # Seconds an Ansible run may take, by action, before it is stopped.
     RUN_TIMEOUT_CREATE: float = 3600
     RUN_TIMEOUT_UPDATE: float = 3600

@@ -186,6 +186,10 @@ class Instance(Timestamped, Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The data disk grows by itself up to this (GB) when it fills (jobs/disks.py); 0: off.
+    max_disk_size: Mapped[int] = mapped_column(Integer, default=0)
+    # The fullest data disk as last measured: {"percent", "used_gb", "node_index", "at"}.
+    disk_usage: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     version: Mapped[Version] = relationship(lazy="joined")
     # Loaded with the instance (ipsv4, connection_uri): one query, not one more per read.
@@ -205,6 +209,24 @@ class Instance(Timestamped, Base):
     @property
     def effective_sync_replica_number(self) -> int:
         return rules.effective_sync_replicas(self.sync_replica_number, self.nodes_number)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the instance's owner should act on: a disk filling that cannot grow."""
+        usage = self.disk_usage or {}
+        percent = usage.get("percent", 0)
+        if percent < rules.DISK_GROW_AT_PERCENT:
+            return []
+        if self.max_disk_size and self.disk_size >= self.max_disk_size:
+            return [
+                f"data disk {percent}% full at its max_disk_size ({self.max_disk_size} GB): "
+                "raise max_disk_size or free space"
+            ]
+        if not self.max_disk_size:
+            return [
+                f"data disk {percent}% full (auto-grow off): grow disk_size or set max_disk_size"
+            ]
+        return []
 
     @property
     def ipsv4(self) -> list[str]:

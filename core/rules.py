@@ -57,6 +57,16 @@ def image_name_error(image: str) -> str | None:
     return None
 
 
+# Disk auto-grow: at this fill a data disk grows by a quarter, at least 1 GB, at most
+# the instance's max_disk_size.
+DISK_GROW_AT_PERCENT = 80
+
+
+def grown_disk_size(disk_size: int, max_disk_size: int) -> int:
+    """The next size of a filling disk (GB); the same size when it is at its max."""
+    return min(max_disk_size, max(disk_size + 1, -(-disk_size * 5 // 4)))
+
+
 def effective_sync_replicas(sync_replica_number: int, nodes_number: int) -> int:
     """Only replicas confirm commits: at most nodes - 1 of them can be synchronous."""
     return max(0, min(sync_replica_number, nodes_number - 1))

@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 # deaths themselves arrive as events.
 REFRESH_SECONDS = 2.0
 # etcd elects a new raft leader within its election timeout (0.5 s here) when the dead
-# machine held it: each request waits a second at most, on the next member, until this.
+# machine held it: each request waits half a second at most, then the next member's.
 ETCD_DEADLINE_SECONDS = 10.0
-ETCD_REQUEST_TIMEOUT = 1.0
+ETCD_REQUEST_TIMEOUT = 0.5
 ETCD_PORT = 2379
 
 

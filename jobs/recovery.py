@@ -30,7 +30,7 @@ from core.models import (
     utcnow,
 )
 from core.queue import JobQueue, job_id, relay_outbox
-from jobs import backups, nodes, providers, scheduling
+from jobs import backups, disks, nodes, providers, scheduling
 from jobs.providers import PoolExhausted
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,7 @@ def sweep(session: Session, settings: dict[str, Any], job_queue: JobQueue) -> di
         "pruned": prune_old(session, settings),
         "backups": backups.schedule_due(session, settings),
         "archives_removed": backups.purge_expired(session, settings),
+        "disks_grown": disks.grow_filling_disks(session, settings, job_queue),
     }
     summary["relayed"] = relay_outbox(session, job_queue)
     summary["woken"] = scheduling.wake_unblocked(session, job_queue)

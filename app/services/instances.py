@@ -59,6 +59,14 @@ def _refuse_taken_name(session: Session, project_id: str, name: str) -> None:
         raise Conflict(f"The project has an instance named '{name}'.", {"name": ["Already taken."]})
 
 
+def _refuse_max_below_size(disk_size: int, max_disk_size: int) -> None:
+    if max_disk_size and max_disk_size < disk_size:
+        raise Invalid(
+            "max_disk_size",
+            f"{max_disk_size} GB is below disk_size ({disk_size} GB): give 0 (off) or more.",
+        )
+
+
 def _usage(fields) -> quotas.Usage:
     return quotas.Usage.of(
         fields["cpu"], fields["ram"], fields["disk_size"], fields["nodes_number"]
@@ -85,6 +93,7 @@ def create_instance(
         raise Invalid("version", "Missing data for required field.")
     else:
         data["version"] = resolve_version(session, data["version"])
+    _refuse_max_below_size(data["disk_size"], data.get("max_disk_size", 0))
     quotas.check(session, project_id, settings, quotas.Usage(), _usage(data))
 
     policy = data.pop("backup", None)
@@ -113,6 +122,10 @@ def update_instance(
             "disk_size",
             f"disk size cannot shrink (now {instance.disk_size} GB).",
         )
+    _refuse_max_below_size(
+        changes.get("disk_size", instance.disk_size),
+        changes.get("max_disk_size", instance.max_disk_size),
+    )
     if changes.get("name", instance.name) != instance.name:
         _refuse_taken_name(session, instance.project_id, changes["name"])
         if instance.archive is not None:

@@ -107,6 +107,11 @@ class Provider:
         """Whether a node's machine runs, by name; None for machines not ours to start."""
         return None
 
+    def disk_usage(self, node) -> tuple[int, int] | None:
+        """(used, size) in bytes of the node's data disk when the provider can read it
+        without logging in; None: ask the node over SSH (jobs.disks)."""
+        return None
+
     def machine_watch(self) -> "MachineWatch | None":
         """Events of machines confirmed gone (fencing), or None when the provider
         cannot prove a machine dead: then Patroni's ttl stays the rule."""

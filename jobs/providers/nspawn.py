@@ -19,6 +19,18 @@ class Nspawn(LabProvider):
         nodes_dir = self.nodes_dir()
         return lambda name: nspawn_node.node_init(nodes_dir / name) is not None
 
+    def disk_usage(self, node) -> tuple[int, int] | None:
+        # The node's mounts seen through its init's root: no login needed.
+        init = nspawn_node.node_init(self.nodes_dir() / node.name)
+        if init is None:
+            return None
+        try:
+            stats = os.statvfs(f"/proc/{init}/root/var/lib/postgresql")
+        except OSError:
+            return None
+        size = stats.f_blocks * stats.f_frsize
+        return size - stats.f_bfree * stats.f_frsize, size
+
     def machine_watch(self) -> "InitWatch":
         return InitWatch(self.nodes_dir())
 

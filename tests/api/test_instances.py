@@ -499,3 +499,19 @@ def test_delete_while_the_create_runs_asks_its_job_to_stop(api, db, instance):
     assert (create.status, create.cancel_requested) == ("RUNNING", True)
     assert (delete.action, delete.status, delete.cancel_requested) == ("delete", "PENDING", False)
     assert api.delete(path).status_code == 409  # one delete at a time
+
+
+def test_max_disk_size_is_off_or_at_least_the_disk(api, instance_body, settle):
+    assert api.post(INSTANCES, json=instance_body).json["max_disk_size"] == 0
+    low = api.post(INSTANCES, json=dict(instance_body, name="low", max_disk_size=50))
+    assert low.status_code == 422 and "max_disk_size" in low.json["errors"]
+    for bad in (-1, 2000, "20", 12.5):
+        answer = api.post(INSTANCES, json=dict(instance_body, name="bad", max_disk_size=bad))
+        assert answer.status_code == 422 and "max_disk_size" in answer.json["errors"]
+    made = api.post(INSTANCES, json=dict(instance_body, name="grows", max_disk_size=150)).json
+    assert (made["max_disk_size"], made["warnings"], made["disk_usage"]) == (150, [], None)
+    settle()
+    path = f"{INSTANCES}/{made['uuid']}"
+    assert api.put(path, json={"disk_size": 160}).status_code == 422  # past its max
+    changed = api.put(path, json={"max_disk_size": 0})
+    assert changed.status_code == 200 and changed.json["status"] == "ACTIVE"  # no operation

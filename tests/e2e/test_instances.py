@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from app.services.references import INSTANCES_PATH
+from tests.e2e.conftest import new_lab_pipeline
 from tests.support.cluster import Writer
 from tests.support.lab import ssh
 
@@ -560,3 +561,59 @@ def test_a_delete_during_a_three_node_create_stops_it_and_leaves_nothing(lab_pip
     assert "event=cancelled" in pipeline.worker.log()
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
     assert pipeline.admin.get(f"{path}/nodes").status_code == 404
+
+
+def fill(pipeline, instance: dict, password: str, gb: float) -> None:
+    """Rows of 1 kB into an unlogged table (no WAL to wait for) until about `gb` more."""
+    rows = int(gb * 1024**3 / 1170)  # seven 1 kB rows to an 8 kB page
+    with psycopg.connect(
+        instance_uri(pipeline, instance, "big"), user="filler", password=password
+    ) as conn:
+        conn.execute("create unlogged table if not exists pad (filler text)")
+        conn.execute(
+            "insert into pad select repeat(md5(g::text), 31) from generate_series(1, %s) g",
+            (rows,),
+        )
+
+
+def test_a_filling_disk_grows_to_its_max_then_warns(tmp_path, redis_url, monkeypatch):
+    with new_lab_pipeline(tmp_path, redis_url, monkeypatch, DISK_CHECK_INTERVAL=5) as pipeline:
+        pipeline.worker.start()
+        instance = pipeline.create_instance("filling", disk_size=8, max_disk_size=10)
+        path = f"{INSTANCES}/{instance['uuid']}"
+        pipeline.wait_status(path, "ACTIVE", timeout=600)
+        password = "filler-Secret-1"
+        user = pipeline.api.post(f"{path}/users", json={"name": "filler", "password": password})
+        database = pipeline.api.post(
+            f"{path}/databases", json={"name": "big", "owner": user.json["uuid"]}
+        )
+        pipeline.wait_status(f"{path}/databases/{database.json['uuid']}", "ACTIVE", 180)
+
+        fill(pipeline, instance, password, 6.6)  # past 80 % of 8 GB
+        grown = pipeline.wait_for(
+            lambda: (
+                (shown := pipeline.api.get(path).json)["disk_size"] == 10
+                and shown["status"] == "ACTIVE"
+                and shown
+            ),
+            "the disk to grow to 10 GB",
+            240,
+        )
+        assert grown["warnings"] == []
+        [grow] = [o for o in pipeline.operations(instance) if o["action"] == "update"]
+        assert grow["status"] == "SUCCEEDED"
+        [address] = grown["ipsv4"]
+        key = pipeline.data_dir / "ssh" / "id_ed25519"
+        size = ssh(key, address, "df -B1G --output=size /var/lib/postgresql | tail -1").stdout
+        assert int(size) >= 9  # XFS keeps a little for itself
+
+        fill(pipeline, instance, password, 2.0)  # past 80 % of 10 GB: at its max
+        warned = pipeline.wait_for(
+            lambda: (shown := pipeline.api.get(path).json)["warnings"] and shown,
+            "the warning at max_disk_size",
+            180,
+        )
+        assert warned["disk_size"] == 10 and "max_disk_size (10 GB)" in warned["warnings"][0]
+        assert warned["disk_usage"]["percent"] >= 80
+        assert pipeline.api.delete(path).status_code == 204
+        pipeline.wait_for(lambda: pipeline.api.get(path).status_code == 404, "the delete", 300)

@@ -58,6 +58,11 @@ def test_create_list_show_and_delete_through_the_client(env, served):
     # No worker runs here: waiting shows the state and gives up at the timeout.
     waited = dbaas(env, "instances", "wait", instance, "--timeout", "1", check=False)
     assert waited.returncode == 2
+    # A switchover while the create waits is refused naming it; a bad --to, naming it.
+    switched = dbaas(env, "instances", "switchover", instance, check=False)
+    assert switched.returncode == 1 and "error 409" in switched.stderr, switched.stderr
+    bad = dbaas(env, "instances", "switchover", instance, "--to", "node-2", check=False)
+    assert bad.returncode == 1 and "error 422" in bad.stderr and "to" in bad.stderr
     assert "NEW  create" in waited.stderr and "timed out" in waited.stderr
 
     not_yet = dbaas(env, "instances", "uri", instance, check=False)

@@ -46,6 +46,15 @@ class InstanceSchema(ma.Schema):
     cpu = ma.fields.Integer(dump_only=True)
     ram = ma.fields.Integer(dump_only=True, metadata={"description": "MB"})
     disk_size = ma.fields.Integer(dump_only=True, metadata={"description": "GB"})
+    max_disk_size = ma.fields.Integer(
+        dump_only=True, metadata={"description": "GB the disk may grow to by itself; 0: off"}
+    )
+    disk_usage = ma.fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the fullest data disk as last measured: percent, used_gb, at"},
+    )
+    warnings = ma.fields.List(ma.fields.String(), dump_only=True)
     nodes_number = ma.fields.Integer(dump_only=True)
     sync_replica_number = ma.fields.Integer(dump_only=True, metadata={"description": "as asked"})
     effective_sync_replica_number = ma.fields.Integer(
@@ -99,6 +108,15 @@ class InstanceUpdateSchema(ma.Schema):
     cpu = _sized(rules.CPU, "cores")
     ram = _sized(rules.RAM_MB, "MB")
     disk_size = _sized(rules.DISK_GB, "GB; never shrinks")
+    max_disk_size = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(0, rules.DISK_GB[1]),
+        metadata={
+            "description": f"0 (off) or disk_size-{rules.DISK_GB[1]} GB: at "
+            f"{rules.DISK_GROW_AT_PERCENT}% full the disk grows by a quarter (at least 1 GB) "
+            "up to this"
+        },
+    )
     nodes_number = _sized(rules.NODES, "nodes")
     sync_replica_number = _sized(rules.SYNC_REPLICAS, "replicas confirming each commit")
     backup = ma.fields.Nested(BackupPolicySchema)
