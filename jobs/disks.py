@@ -139,6 +139,7 @@ def grow_filling_disks(
             new_size,
         )
         instance.disk_size = new_size
+        instance.disk_usage = None  # measured on the smaller disk: the next sweep's counts
         lifecycle.change_asked(instance)
         session.commit()
         if job_queue is not None:

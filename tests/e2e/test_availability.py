@@ -169,4 +169,5 @@ def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
     assert pipeline.api.get(path).json["status"] == "ACTIVE"
     key = pipeline.data_dir / "ssh" / "id_ed25519"
     journal = ssh(key, old["host"], "journalctl -u patroni --no-pager", check=False).stdout
-    print(f"partition: the old primary's Patroni journal mentions pg_rewind: {'rewind' in journal}")
+    said = [line for line in journal.splitlines() if "rewind" in line or "demot" in line]
+    print("partition: the old primary's Patroni on rewind and demotion:", *said[-8:], sep="\n  ")

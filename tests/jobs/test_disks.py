@@ -49,6 +49,7 @@ def test_a_filling_disk_grows_by_a_quarter_up_to_its_max_then_warns(pipeline, sw
     [grow] = pipeline.session.scalars(select(Operation).filter_by(action="update")).all()
     assert grow.params == {"changes": {"disk_size": [8, 10]}, "automatic": True}
     assert (instance.disk_size, instance.status) == (10, "IN_PROGRESS")
+    assert instance.disk_usage is None  # measured on the smaller disk
     assert sweep(90) == 0  # one change at a time: the grow is still under way
     grow.status, instance.status = "SUCCEEDED", Status.ACTIVE
     pipeline.session.commit()

@@ -4,9 +4,11 @@ repository's playbooks, reached over SSH with its data disk as /dev/vdb, grown o
 restarted after its machine died, deleted with nothing left. Slow: minutes."""
 
 import subprocess
+import time
 
 import pytest
 
+from jobs.providers.libvirt import DomainEvents
 from tests.support.lab import lab_nodes
 
 pytestmark = pytest.mark.slow
@@ -59,8 +61,19 @@ def test_a_libvirt_node_boots_grows_and_vanishes(lab):
     assert 8 * 1024 < size <= 12 * 1024
     assert lab.ssh(node, "cat /var/lib/postgresql/marker").stdout == "kept\n"
 
-    # The machine dies; the worker's restart (nodes_start.yml) boots it again, disks kept.
-    assert virsh("destroy", node["name"]).returncode == 0
+    # The machine dies: libvirt's lifecycle event says so at once (fencing's proof, not a
+    # poll); the worker's restart (nodes_start.yml) boots it again, disks kept.
+    events = DomainEvents(URI)
+    try:
+        events.watch(node["name"])
+        time.sleep(1)  # virsh subscribed
+        assert events.gone(0.1) == []
+        destroyed_at = time.monotonic()
+        assert virsh("destroy", node["name"]).returncode == 0
+        assert events.gone(10) == [node["name"]]
+        assert time.monotonic() - destroyed_at < 5
+    finally:
+        events.close()
     started, tracker = lab.play("nodes_start.yml", dbaas_provider="libvirt")
     assert started.status == "successful", tracker.failure
     assert virsh("domstate", node["name"]).stdout.strip() == "running"
