@@ -120,7 +120,11 @@ class Fence:
     def for_worker(cls, settings, engine, job_queue, lock) -> "Fence | None":
         if not settings["FENCING"]:
             return None
-        watch = providers.load(settings).machine_watch()
+        try:
+            watch = providers.load(settings).machine_watch()
+        except (ValueError, OSError, providers.PoolExhausted) as exc:  # preflight says why
+            log.warning("no fencing: %s", exc)
+            return None
         return None if watch is None else cls(settings, watch, engine, job_queue, lock)
 
     def run(self, stop: threading.Event) -> None:

@@ -2,7 +2,6 @@
 
 import logging
 import queue
-import re
 import subprocess
 import threading
 from collections.abc import Callable
@@ -28,49 +27,64 @@ class Libvirt(LabProvider):
         return {**super().lab_variables(instance), "libvirt_uri": self.settings["LIBVIRT_URI"]}
 
 
-# virsh's line for a lifecycle event: event 'lifecycle' for domain 'NAME': EVENT DETAIL
-_LIFECYCLE = re.compile(r"event 'lifecycle' for domain '([^']+)': (\w+) (\w+)")
-# The domain can no longer write: stopped (not migrated elsewhere) or crashed.
+# libvirt's lifecycle events (its stable ABI numbers): the domain can no longer write:
+# stopped (shut down, destroyed, crashed, failed; not migrated elsewhere nor saved) or
+# crashed (the guest panicked).
+EVENT_STOPPED, EVENT_CRASHED = 5, 8
+STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED, STOPPED_FAILED = 0, 1, 2, 5
+CRASHED_PANICKED = 0
 GONE = {
-    ("Stopped", "Shutdown"),
-    ("Stopped", "Destroyed"),
-    ("Stopped", "Crashed"),
-    ("Stopped", "Failed"),
-    ("Crashed", "Panicked"),
+    (EVENT_STOPPED, STOPPED_SHUTDOWN),
+    (EVENT_STOPPED, STOPPED_DESTROYED),
+    (EVENT_STOPPED, STOPPED_CRASHED),
+    (EVENT_STOPPED, STOPPED_FAILED),
+    (EVENT_CRASHED, CRASHED_PANICKED),
 }
 
 
-def gone_domain(line: str) -> str | None:
-    """The domain a virsh lifecycle event line reports gone, or None."""
-    found = _LIFECYCLE.search(line)
-    if found and (found[2], found[3]) in GONE:
-        return found[1]
-    return None
+def is_gone(event: int, detail: int) -> bool:
+    return (event, detail) in GONE
+
+
+_event_loop = threading.Lock()
+_event_loop_running = [False]
+
+
+def _run_event_loop(libvirt) -> None:
+    """libvirt's default event loop, once per process (before any connection opens)."""
+    with _event_loop:
+        if _event_loop_running[0]:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+        _event_loop_running[0] = True
+
+    def loop() -> None:
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
 
 
 class DomainEvents(MachineWatch):
-    """libvirt's lifecycle events, as `virsh event --loop` prints them (no polling, and
-    no libvirt binding to build): a domain stopped or crashed is gone; migrated or
-    paused is not."""
+    """libvirt's lifecycle events, through its own binding (the one community.libvirt
+    needs; `make setup-libvirt` installs it): pushed by libvirtd, no polling. A domain
+    stopped or crashed is gone; migrated, saved or paused is not."""
 
     def __init__(self, uri: str) -> None:
+        import libvirt  # only where the libvirt provider runs
+
         self.watched: set[str] = set()
         self.events: queue.Queue[str] = queue.Queue()
-        self.process = subprocess.Popen(
-            ["virsh", "-c", uri, "event", "--all", "--loop", "--event", "lifecycle"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        _run_event_loop(libvirt)
+        self.connection = libvirt.openReadOnly(uri)
+        self.connection.setKeepAlive(5, 3)  # a libvirtd gone away is noticed
+        self.callback = self.connection.domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None
         )
-        threading.Thread(target=self._read, name="libvirt-events", daemon=True).start()
 
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            name = gone_domain(line)
-            if name is not None:
-                self.events.put(name)
-        exit_code = self.process.wait()
-        log.warning("virsh event stopped (exit %s): no fencing of libvirt domains", exit_code)
+    def _lifecycle(self, _connection, domain, event: int, detail: int, _opaque) -> None:
+        if is_gone(event, detail):
+            self.events.put(domain.name())
 
     def watch(self, name: str) -> None:
         self.watched.add(name)
@@ -89,9 +103,11 @@ class DomainEvents(MachineWatch):
         return [name for name in dict.fromkeys(found) if name in self.watched]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        try:
+            self.connection.domainEventDeregisterAny(self.callback)
+            self.connection.close()
+        except Exception:  # libvirtd gone already: nothing left to close
+            log.info("libvirt connection already closed")
 
 
 def running_domains(uri: str) -> set[str] | None:

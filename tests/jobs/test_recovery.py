@@ -19,7 +19,13 @@ from core.models import Operation, OperationStatus, utcnow
 from core.queue import JobQueue, enqueue
 from jobs import recovery
 
-SETTINGS = {"HEARTBEAT_TIMEOUT": 10, "MAX_ATTEMPTS": 3, "RETENTION_DAYS": 7}
+SETTINGS = {
+    "HEARTBEAT_TIMEOUT": 10,
+    "MAX_ATTEMPTS": 3,
+    "RETENTION_DAYS": 7,
+    "DISK_CHECK_INTERVAL": 60,
+    "QUOTA_DISK": 10_240,
+}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from core import nspawn_node
 from core.config import load
 from jobs.fencing import delete_if_value_txn, leader_key
-from jobs.providers.libvirt import gone_domain
+from jobs.providers.libvirt import is_gone
 from jobs.providers.nspawn import InitWatch
 
 
@@ -32,22 +32,30 @@ def test_the_leader_key_is_removed_only_while_the_dead_node_holds_it():
 
 
 @pytest.mark.parametrize(
-    ("line", "gone"),
+    ("event", "detail", "gone"),
     [
-        ("event 'lifecycle' for domain 'pg1': Stopped Destroyed", "pg1"),
-        ("event 'lifecycle' for domain 'pg1': Stopped Crashed", "pg1"),
-        ("event 'lifecycle' for domain 'pg1': Stopped Shutdown", "pg1"),
-        ("event 'lifecycle' for domain 'pg1': Crashed Panicked", "pg1"),
-        ("2026-12-03 10:00:00.000+0000: event 'lifecycle' for domain 'pg2': Stopped Failed", "pg2"),
-        # Alive elsewhere, or alive and paused: not proof of death.
-        ("event 'lifecycle' for domain 'pg1': Stopped Migrated", None),
-        ("event 'lifecycle' for domain 'pg1': Suspended Paused", None),
-        ("event 'lifecycle' for domain 'pg1': Started Booted", None),
-        ("events received: 3", None),
+        (5, 1, True),  # stopped: destroyed
+        (5, 2, True),  # stopped: crashed
+        (5, 0, True),  # stopped: shut down
+        (5, 5, True),  # stopped: failed
+        (8, 0, True),  # crashed: the guest panicked
+        # Alive elsewhere, saved to be resumed, paused, started: not proof of death.
+        (5, 3, False),
+        (5, 4, False),
+        (3, 0, False),
+        (2, 0, False),
     ],
 )
-def test_a_libvirt_domain_is_gone_only_when_stopped_or_crashed(line, gone):
-    assert gone_domain(line) == gone
+def test_a_libvirt_domain_is_gone_only_when_stopped_or_crashed(event, detail, gone):
+    assert is_gone(event, detail) is gone
+
+
+def test_the_abi_numbers_are_libvirts():
+    libvirt = pytest.importorskip("libvirt")  # installed by make setup-libvirt
+    assert (libvirt.VIR_DOMAIN_EVENT_STOPPED, libvirt.VIR_DOMAIN_EVENT_CRASHED) == (5, 8)
+    assert libvirt.VIR_DOMAIN_EVENT_STOPPED_DESTROYED == 1
+    assert libvirt.VIR_DOMAIN_EVENT_STOPPED_MIGRATED == 3
+    assert libvirt.VIR_DOMAIN_EVENT_CRASHED_PANICKED == 0
 
 
 def fake_node(nodes_dir, name: str) -> subprocess.Popen:
