@@ -18,11 +18,10 @@ from core import lifecycle, operations, rules
 from core.models import Action, Instance, Node, Quota, Status
 from core.queue import JobQueue, enqueue
 from jobs import inputs, providers
-from jobs.providers import PoolExhausted, Provider
+from jobs.providers import DATA_MOUNT, PoolExhausted, Provider
 
 log = logging.getLogger(__name__)
 
-MOUNT_POINT = "/var/lib/postgresql"
 _checked_at = [float("-inf")]
 
 
@@ -43,7 +42,7 @@ def ssh_disk_usage(provider: Provider, node: Node) -> tuple[int, int] | None:
         "-o",
         f"UserKnownHostsFile={inputs.known_hosts(provider.settings, node)}",
         f"{connection['ansible_user']}@{node.address}",
-        f"df -B1 --output=used,size {MOUNT_POINT}",
+        f"df -B1 --output=used,size {DATA_MOUNT}",
     ]
     try:
         answer = subprocess.run(command, capture_output=True, text=True, timeout=20)

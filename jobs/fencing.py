@@ -147,12 +147,10 @@ class Fence:
         """Watch the machines of the nodes that should run (ACTIVE ones)."""
         with self.lock, Session(self.engine) as session:
             running = set(session.scalars(select(Node.name).where(Node.status == Status.ACTIVE)))
-        for name in running - self.watched:
-            self.watch.watch(name)
         for name in self.watched - running:
             self.watch.forget(name)
-        for name in running & self.watched:
-            self.watch.watch(name)  # a node started again: its new incarnation
+        for name in running:
+            self.watch.watch(name)  # new, or started again (a new incarnation), or as it was
         self.watched = running
 
     def machine_gone(self, name: str) -> None:

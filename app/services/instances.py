@@ -231,12 +231,14 @@ def switchover(
     candidate, reason = patroni.switchover_candidate(state.get("members", []), to)
     if candidate is None:
         raise Invalid("to", reason + ".") if to is not None else Conflict(reason + ".")
+    # The node named to the playbook is our record's (by its address), never a name
+    # read from the cluster's answer.
+    node = next((n for n in instance.nodes if n.address == candidate.get("host")), None)
+    if node is None:
+        raise Conflict("The cluster names a member that is not one of the instance's nodes.")
     operations.refuse_if_busy(session, instance)
     operation = operations.record(
-        session,
-        instance,
-        Action.SWITCHOVER,
-        {"to": candidate["name"], "address": candidate["host"]},
+        session, instance, Action.SWITCHOVER, {"to": node.name, "address": node.address}
     )
     session.commit()
     return operation

@@ -38,6 +38,10 @@ def load(settings: dict[str, Any]) -> "Provider":
     return module.PROVIDER(settings)
 
 
+# Where every node mounts its data disk (the data_disk role).
+DATA_MOUNT = "/var/lib/postgresql"
+
+
 class PoolExhausted(Exception):
     pass
 

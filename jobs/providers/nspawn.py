@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core import nspawn_node
-from jobs.providers import MachineWatch
+from jobs.providers import DATA_MOUNT, MachineWatch
 from jobs.providers.lab import LabProvider
 
 
@@ -25,7 +25,7 @@ class Nspawn(LabProvider):
         if init is None:
             return None
         try:
-            stats = os.statvfs(f"/proc/{init}/root/var/lib/postgresql")
+            stats = os.statvfs(f"/proc/{init}/root{DATA_MOUNT}")
         except OSError:
             return None
         size = stats.f_blocks * stats.f_frsize

@@ -155,6 +155,19 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
     assert host_leftovers(pipeline.data_dir, pipeline.bridge) == []
 
 
+def app_writer(ips: list[str], password: str) -> Writer:
+    """app_user writing into app_db's table w, through the multi-host string."""
+    return Writer(
+        ips,
+        lambda hosts: (
+            f"host={','.join(hosts)} port=5432 dbname=app_db user=app_user "
+            f"password={password} target_session_attrs=read-write "
+            "connect_timeout=2 tcp_user_timeout=2000"
+        ),
+        table="w",
+    )
+
+
 def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], password: str):
     """The primary's machine dies while a client writes: the worker sees its init end,
     fences it (its leader key removed from etcd) and the synchronous standby takes over
@@ -165,15 +178,7 @@ def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], passwo
     leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
     with connect(leader["host"], "app_user", password, "app_db") as conn:
         conn.execute("create table w (n bigserial primary key)")
-    writer = Writer(
-        ips,
-        lambda hosts: (
-            f"host={','.join(hosts)} port=5432 dbname=app_db user=app_user "
-            f"password={password} target_session_attrs=read-write "
-            "connect_timeout=2 tcp_user_timeout=2000"
-        ),
-        table="w",
-    )
+    writer = app_writer(ips, password)
     writer.start()
     try:
         pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
@@ -246,15 +251,7 @@ def switch_over_through_the_api(pipeline, instance: dict, ips: list[str], passwo
     refused = pipeline.api.post(f"{path}/switchover", json={"to": leader["host"]})
     assert refused.status_code == 422, refused.json
     assert "primary already" in refused.json["errors"]["to"][0]
-    writer = Writer(
-        ips,
-        lambda hosts: (
-            f"host={','.join(hosts)} port=5432 dbname=app_db user=app_user "
-            f"password={password} target_session_attrs=read-write "
-            "connect_timeout=2 tcp_user_timeout=2000"
-        ),
-        table="w",
-    )
+    writer = app_writer(ips, password)
     writer.start()
     try:
         pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)

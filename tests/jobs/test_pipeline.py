@@ -90,10 +90,7 @@ def test_a_change_while_another_runs_is_409(pipeline):
     pipeline.worker.start()
     instance = pipeline.create_instance("slow-busy")
     base = f"{INSTANCES}/{instance['uuid']}"
-    running = pipeline.wait_for(
-        lambda: next((o for o in pipeline.operations(instance) if o["status"] == "RUNNING"), None),
-        "the create to run",
-    )
+    running = pipeline.wait_operation(instance, "the create to run", 90, status="RUNNING")
     answer = pipeline.api.put(base, json={"cpu": 2})
     assert answer.status_code == 409
     assert answer.json["operation"] == running["uuid"]
@@ -105,10 +102,7 @@ def test_a_delete_while_the_create_runs_stops_it_then_deletes(pipeline):
     pipeline.worker.start()
     instance = pipeline.create_instance("slow-doomed")
     base = f"{INSTANCES}/{instance['uuid']}"
-    running = pipeline.wait_for(
-        lambda: next((o for o in pipeline.operations(instance) if o["status"] == "RUNNING"), None),
-        "the create to run",
-    )
+    running = pipeline.wait_operation(instance, "the create to run", 90, status="RUNNING")
     assert pipeline.api.delete(base).status_code == 204
     assert pipeline.api.get(base).json["status"] == "IN_PROGRESS"
     assert pipeline.api.delete(base).status_code == 409  # one delete at a time
