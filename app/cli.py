@@ -12,7 +12,7 @@ from app import migrate
 from app.services import quotas, tokens, versions
 from app.services.errors import ServiceError
 from core import config as config_module
-from core import tls
+from core import images, tls
 from core.config import DataDir
 from core.database import writing_session
 
@@ -184,9 +184,14 @@ def versions_group() -> None:
 def versions_list(config: dict) -> None:
     _prepare(config)
     with _session(config) as session:
+        click.echo(f"{'UUID':<36}  {'NAME':<24} {'MAJOR':<5} {'SUITE':<9} IMAGE")
         for version in versions.list_versions(session):
+            recipe = images.recipe(version.image)
+            major, suite = (recipe.major, recipe.suite) if recipe else ("?", "?")
             flag = " (deprecated)" if version.deprecated else ""
-            click.echo(f"{version.uuid}  {version.name:<24} {version.image}{flag}")
+            click.echo(
+                f"{version.uuid}  {version.name:<24} {major:<5} {suite:<9} {version.image}{flag}"
+            )
 
 
 @versions_group.command("add")
@@ -198,7 +203,7 @@ def versions_add(config: dict, name: str, image: str, description: str) -> None:
     from app.services.errors import ServiceError
     from core import rules
 
-    error = rules.image_name_error(image)
+    error = rules.image_name_error(image) or images.unknown_image_error(image)
     if error:
         raise click.BadParameter(error, param_hint="--image")
     _prepare(config)

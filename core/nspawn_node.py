@@ -3,6 +3,7 @@
 
   nspawn_node.py prepare STATE_DIR IMAGE_DIR NAME ADDRESS/PREFIX DISK_GB PUBLIC_KEY
   nspawn_node.py start NAME ROOT BRIDGE DISK STATE_DIR ADDRESS BOOT_TIMEOUT RAM_MB CPUS
+                       CGROUP [BIND...]
   nspawn_node.py stop STATE_DIR
   nspawn_node.py status STATE_DIR
 
@@ -14,6 +15,8 @@ One process instead of a dozen Ansible tasks: a node is ready in a fraction of t
 `start` runs the node in cgroups of its own (v1 `memory` and `cpu`, under dbaas/NAME):
 a memory limit of RAM_MB and a CPU quota of CPUS cores, applied again to a running
 node (a resize). The host has no systemd to delegate cgroups: the hierarchies are ours.
+CGROUP is the tree the node's systemd gets: `legacy` (the host's v1 hierarchies, as
+nspawn chooses on this host) or `unified` (cgroup v2, for systemd 256+, which refuses v1).
 
 The node is tracked by its init's PID (the nspawn process's child): the init outlives
 nspawn, and SIGKILL to it ends the node's whole PID namespace at once.
@@ -246,6 +249,7 @@ def start(
     state: Path,
     ram_mb: int,
     cpus: float,
+    cgroup: str = "legacy",
     binds: list[str] = (),
 ) -> str:
     limit(name, ram_mb, cpus)
@@ -270,6 +274,7 @@ def start(
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
+        env=nspawn_environment(cgroup),
         start_new_session=True,  # outlives the worker, the API and this script
         preexec_fn=lambda: _join_cgroups(name),  # noqa: PLW1509 (one write, no locks taken)
     )
@@ -286,6 +291,18 @@ def start(
             sys.exit(f"systemd-nspawn exited with {nspawn.returncode}; see {state}/console.log")
         time.sleep(0.05)
     sys.exit("the node's init did not start within 30 s")
+
+
+def nspawn_environment(cgroup: str) -> dict[str, str]:
+    """nspawn's environment for the node's cgroup tree. `unified`: cgroup v2 (under the
+    node's own unified group) even on this host with v1 hierarchies, for a systemd 256+
+    (Debian testing's), which refuses to boot on v1."""
+    if cgroup not in ("legacy", "unified"):
+        sys.exit(f"not a cgroup tree (legacy|unified): {cgroup}")
+    environment = {k: v for k, v in os.environ.items() if k != "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"}
+    if cgroup == "unified":
+        environment["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
+    return environment
 
 
 def _until(check, seconds: float, every: float) -> bool:
@@ -346,8 +363,11 @@ def main(argv: list[str]) -> None:
         result = prepare(Path(state), Path(image), name, address, int(disk_gb), key)
         print(json.dumps(result))
     elif command == "start":
-        name, root, bridge, disk, state, address, boot_timeout, ram_mb, cpus = argv[2:11]
-        print(start(name, root, bridge, disk, Path(state), int(ram_mb), float(cpus), argv[11:]))
+        name, root, bridge, disk, state, address, boot_timeout, ram_mb, cpus, cgroup = argv[2:12]
+        started = start(
+            name, root, bridge, disk, Path(state), int(ram_mb), float(cpus), cgroup, argv[12:]
+        )
+        print(started)
         if not wait_for_sshd(address, float(boot_timeout)):
             sys.exit(f"the node's sshd on {address} did not answer within {boot_timeout} s")
     elif command == "stop":

@@ -21,6 +21,11 @@ DEFAULT_CATALOGUE = (
         "description": "PostgreSQL 17 on Debian 13 (trixie), Patroni and etcd",
         "image": "debian-trixie-pg17",
     },
+    {
+        "name": "PostgreSQL 18",
+        "description": "PostgreSQL 18 on Debian testing (forky), Patroni and etcd",
+        "image": "debian-forky-pg18",
+    },
 )
 
 

@@ -12,12 +12,21 @@ def test_default_catalogue_in_the_specs_shape(api):
     by_image = {v["image"]: v for v in answer.json["versions"]}
     assert by_image["debian-bookworm-pg15"]["name"] == "PostgreSQL 15"
     assert by_image["debian-trixie-pg17"]["name"] == "PostgreSQL 17"
+    assert by_image["debian-forky-pg18"]["name"] == "PostgreSQL 18"
+    assert "Debian testing" in by_image["debian-forky-pg18"]["description"]
+    assert [(v["suite"], v["major"]) for v in by_image.values()] == [
+        ("bookworm", 15),
+        ("trixie", 17),
+        ("forky", 18),
+    ]
     for version in answer.json["versions"]:
         assert set(version) == {
             "uuid",
             "name",
             "description",
             "image",
+            "suite",
+            "major",
             "deprecated",
             "created_at",
             "updated_at",
@@ -31,7 +40,7 @@ def test_show_a_version(api, version):
 
 
 def test_admin_adds_and_changes_a_version(admin_api):
-    body = {"name": "PostgreSQL 16", "description": "test", "image": "debian-x-pg16"}
+    body = {"name": "PostgreSQL 18 beta", "description": "test", "image": "debian-forky-pg18"}
     answer = admin_api.post(VERSIONS, json=body)
     assert answer.status_code == 201
     created = answer.json
@@ -40,7 +49,17 @@ def test_admin_adds_and_changes_a_version(admin_api):
     changed = admin_api.put(f"{VERSIONS}/{created['uuid']}", json={"deprecated": True})
     assert changed.status_code == 200
     assert changed.json["deprecated"] is True
-    assert changed.json["name"] == "PostgreSQL 16"
+    assert changed.json["name"] == "PostgreSQL 18 beta"
+    assert (changed.json["suite"], changed.json["major"]) == ("forky", 18)
+
+
+def test_a_version_names_an_image_with_a_recipe(admin_api, version):
+    answer = admin_api.post(VERSIONS, json={"name": "PostgreSQL 16", "image": "debian-x-pg16"})
+    assert answer.status_code == 422
+    assert "debian-bookworm-pg15" in answer.json["errors"]["image"][0]
+    answer = admin_api.put(f"{VERSIONS}/{version['uuid']}", json={"image": "debian-x-pg16"})
+    assert answer.status_code == 422
+    assert "image" in answer.json["errors"]
 
 
 def test_version_writes_need_an_admin(api, version):
@@ -51,7 +70,7 @@ def test_version_writes_need_an_admin(api, version):
 
 
 def test_version_name_is_unique(admin_api, version):
-    answer = admin_api.post(VERSIONS, json={"name": version["name"], "image": "other"})
+    answer = admin_api.post(VERSIONS, json={"name": version["name"], "image": "debian-trixie-pg17"})
     assert answer.status_code == 409
     assert "name" in answer.json["errors"]
 
@@ -78,6 +97,6 @@ def test_bad_versions_are_422(admin_api, body):
 
 
 def test_image_of_a_version_in_use_cannot_change(admin_api, version, instance):
-    answer = admin_api.put(f"{VERSIONS}/{version['uuid']}", json={"image": "other-image"})
+    answer = admin_api.put(f"{VERSIONS}/{version['uuid']}", json={"image": "debian-trixie-pg17"})
     assert answer.status_code == 409
     assert "image" in answer.json["errors"]

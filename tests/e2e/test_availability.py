@@ -80,6 +80,21 @@ def in_recovery(address: str) -> bool | None:
         return None  # stopped or restarting: not taking writes either
 
 
+def rejoined(members: list[dict], old_name: str) -> bool:
+    return (
+        len(members) == 3
+        and all(m["state"] in ("running", "streaming") for m in members)
+        and sum(m["role"] == "sync_standby" for m in members) == 1
+        and next(m for m in members if m["name"] == old_name)["role"] != "leader"
+    )
+
+
+def patroni_journal(pipeline, address: str, lines: int | None = None) -> str:
+    tail = f" -n {lines}" if lines else ""
+    key = pipeline.data_dir / "ssh" / "id_ed25519"
+    return ssh(key, address, f"journalctl -u patroni --no-pager{tail}", check=False).stdout
+
+
 def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
     pipeline = lab_pipeline
     pipeline.worker.start()
@@ -138,16 +153,16 @@ def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
         heal(table)
         table = None
         healed_at = time.monotonic()
-        pipeline.wait_for(
-            lambda: (
-                len(members := patroni_cluster(others[0])["members"]) == 3
-                and all(m["state"] in ("running", "streaming") for m in members)
-                and sum(m["role"] == "sync_standby" for m in members) == 1
-                and next(m for m in members if m["name"] == old["name"])["role"] != "leader"
-            ),
-            "the old primary to rejoin as a replica",
-            180,
-        )
+        try:
+            pipeline.wait_for(
+                lambda: rejoined(patroni_cluster(others[0])["members"], old["name"]),
+                "the old primary to rejoin as a replica",
+                180,
+            )
+        except BaseException:
+            print("members:", patroni_cluster(others[0])["members"])
+            print(patroni_journal(pipeline, old["host"], lines=80))
+            raise
         print(f"partition: rejoined {time.monotonic() - healed_at:.1f} s after the link came back")
     finally:
         if table is not None:
@@ -167,7 +182,6 @@ def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
     nodes = pipeline.nodes(instance)
     assert all(node["status"] == "ACTIVE" for node in nodes.values())
     assert pipeline.api.get(path).json["status"] == "ACTIVE"
-    key = pipeline.data_dir / "ssh" / "id_ed25519"
-    journal = ssh(key, old["host"], "journalctl -u patroni --no-pager", check=False).stdout
+    journal = patroni_journal(pipeline, old["host"])
     said = [line for line in journal.splitlines() if "rewind" in line or "demot" in line]
     print("partition: the old primary's Patroni on rewind and demotion:", *said[-8:], sep="\n  ")

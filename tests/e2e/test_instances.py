@@ -68,10 +68,16 @@ def connect(host: str, user: str, password: str, dbname: str, **options):
     )
 
 
-def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
+@pytest.mark.parametrize("major", [15, 17, 18])
+def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline, major):
     pipeline = lab_pipeline
     pipeline.worker.start()
-    instance = pipeline.create_instance("e2e", nodes_number=3, sync_replica_number=1)
+    instance = pipeline.create_instance(
+        "e2e",
+        nodes_number=3,
+        sync_replica_number=1,
+        version=pipeline.version_uri(f"PostgreSQL {major}"),
+    )
     path = f"{INSTANCES}/{instance['uuid']}"
     active = pipeline.wait_status(path, "ACTIVE", timeout=600)
     ips = active["ipsv4"]
@@ -95,10 +101,13 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline):
     pipeline.wait_status(f"{path}/users/{user['uuid']}", "ACTIVE", timeout=180)
     pipeline.wait_status(f"{path}/databases/{database['uuid']}", "ACTIVE", timeout=180)
 
-    # The user logs in on every node (the primary and both replicas) ...
+    # The user logs in on every node (the primary and both replicas), over TLS, on the
+    # version's major ...
     for ip in ips:
         with connect(ip, "app_user", password, "app_db") as conn:
             assert conn.execute("select current_user").fetchone()[0] == "app_user"
+            assert conn.execute("show server_version").fetchone()[0].startswith(f"{major}.")
+            assert conn.pgconn.ssl_in_use
     # ... and not with a wrong password.
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         connect(ips[0], "app_user", password + "x", "app_db")

@@ -12,9 +12,19 @@ def test_token_versions_and_upgrade(env):
     token = dbaas(env, "token", "create", "--project", "3f2504e0-4f89-41d3-9a0c-0305e82c3301")
     assert token.strip().splitlines()[-1].startswith("dbaas_")
     listed = dbaas(env, "versions", "list")
-    assert "PostgreSQL 15" in listed and "debian-trixie-pg17" in listed
-    uuid = dbaas(env, "versions", "add", "--name", "PostgreSQL 16", "--image", "debian-x-pg16")
+    rows = {line.split("  ")[1].strip(): line.split() for line in listed.splitlines()[1:]}
+    assert rows["PostgreSQL 15"][-3:] == ["15", "bookworm", "debian-bookworm-pg15"]
+    assert rows["PostgreSQL 17"][-3:] == ["17", "trixie", "debian-trixie-pg17"]
+    assert rows["PostgreSQL 18"][-3:] == ["18", "forky", "debian-forky-pg18"]
+    uuid = dbaas(env, "versions", "add", "--name", "PG 18 beta", "--image", "debian-forky-pg18")
     assert uuid.strip() in dbaas(env, "versions", "list")
+    unknown = subprocess.run(
+        [sys.executable, "-m", "app.cli", "versions", "add", "--name", "x", "--image", "deb-x"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode != 0 and "No root image recipe 'deb-x'" in unknown.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "app.cli", "token", "create", "--project", "nope"],
         env=env,

@@ -119,9 +119,10 @@ class Pipeline:
         worker.start()
         return worker
 
-    def version_uri(self) -> str:
+    def version_uri(self, name: str = "PostgreSQL 15") -> str:
         versions_list = self.api.get("/v1/types/postgres/versions").json["versions"]
-        return f"/v1/types/postgres/versions/{versions_list[0]['uuid']}"
+        version = next(v for v in versions_list if v["name"] == name)
+        return f"/v1/types/postgres/versions/{version['uuid']}"
 
     def create_instance(self, name: str, **sizes) -> dict:
         body = {

@@ -1,7 +1,16 @@
 import marshmallow as ma
 
 from app.api.common import Description, StrictBoolean, Text, Timestamp, checked_by, documented
-from core import rules
+from core import images, rules
+
+
+def _recipe_field(version, field):
+    recipe = images.recipe(version.image)
+    return getattr(recipe, field) if recipe else None
+
+
+def _known_image():
+    return [checked_by(rules.image_name_error), checked_by(images.unknown_image_error)]
 
 
 class VersionSchema(ma.Schema):
@@ -9,6 +18,16 @@ class VersionSchema(ma.Schema):
     name = Text(dump_only=True, metadata={"example": "PostgreSQL 15"})
     description = ma.fields.String(dump_only=True)
     image = ma.fields.String(dump_only=True, metadata={"example": "debian-bookworm-pg15"})
+    suite = ma.fields.Function(
+        lambda version: _recipe_field(version, "suite"),
+        dump_only=True,
+        metadata={"description": "the Debian suite of its root image", "example": "bookworm"},
+    )
+    major = ma.fields.Function(
+        lambda version: _recipe_field(version, "major"),
+        dump_only=True,
+        metadata={"description": "the PostgreSQL major it runs", "example": 15},
+    )
     deprecated = ma.fields.Boolean(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -22,7 +41,7 @@ class VersionUpdateSchema(ma.Schema):
     name = Text(validate=ma.validate.Length(min=1, max=64))
     description = Description()
     image = Text(
-        validate=checked_by(rules.image_name_error),
+        validate=_known_image(),
         metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
     )
     deprecated = StrictBoolean(
@@ -41,6 +60,6 @@ class VersionCreateSchema(VersionUpdateSchema):
     name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
     image = Text(
         required=True,
-        validate=checked_by(rules.image_name_error),
+        validate=_known_image(),
         metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
     )

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build a cached form of a root image, atomically and under a lock:
-#   build-root.sh image CACHE_DIR IMAGE STAMP SUITE MIRROR PACKAGES
-#     the image directory, with debootstrap: nspawn nodes boot it as it is;
+#   build-root.sh image CACHE_DIR IMAGE STAMP SUITE MIRROR PACKAGES [WHEEL_DIR]
+#     the image directory, with debootstrap (and the wheels of WHEEL_DIR, PyPI packages
+#     the suite lacks, installed with the image's pip): nspawn nodes boot it as it is;
 #   build-root.sh disk CACHE_DIR IMAGE STAMP SIZE_GB
 #     from that directory, a bootable disk for virtual machines: the same tree plus a
 #     kernel, cloud-init (reads the node's NoCloud seed) and ifupdown (cloud-init's
@@ -31,13 +32,24 @@ swap_in() { # WORK TARGET
     rm -rf "$2.old"
 }
 
-build_image() { # SUITE MIRROR PACKAGES
+build_image() { # SUITE MIRROR PACKAGES [WHEEL_DIR]
     target=$cache/$image
     lock_unless_built "$target" "$target.stamp"
     work=$cache/.$image.building
     rm -rf "$work"
-    debootstrap --variant=minbase --include="$3" "$1" "$work" "$2" >"$cache/$image.build.log" 2>&1 \
+    # A suite newer than this debootstrap (Debian testing) bootstraps as sid does.
+    script=/usr/share/debootstrap/scripts/$1
+    [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
+    debootstrap --variant=minbase --include="$3" "$1" "$work" "$2" "$script" \
+        >"$cache/$image.build.log" 2>&1 \
         || { echo "debootstrap failed; see $cache/$image.build.log" >&2; exit 1; }
+    if [ -n "${4:-}" ]; then
+        # Into /usr/local, beside the suite's packages, offline.
+        systemd-nspawn -q --register=no --keep-unit -D "$work" --bind-ro="$4:/run/wheels" \
+            sh -c 'pip install --no-index --no-deps --break-system-packages /run/wheels/*.whl' \
+            >>"$cache/$image.build.log" 2>&1 \
+            || { echo "pip install failed; see $cache/$image.build.log" >&2; exit 1; }
+    fi
 
     # Patroni owns PostgreSQL: no default cluster, and nothing starts before its
     # configuration is written (the node enables its units then).
