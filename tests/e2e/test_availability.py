@@ -3,6 +3,7 @@ clients still connected. Writers on both sides record every acknowledged commit;
 the link is back, the healed cluster holds every one of them, and a row no client saw
 acknowledged can only be an attempt that failed (a broken connection's last write)."""
 
+import re
 import subprocess
 import threading
 import time
@@ -14,6 +15,11 @@ from tests.e2e.test_instances import instance_uri, patroni_cluster
 from tests.support.lab import ssh
 
 PASSWORD = "parted-Secret-1"
+# What a member's journal says of who leads: printed when the rejoin does not happen.
+STORY = re.compile(
+    r"promot|demot|rewind|leader|lock|timeline|follow|acquire|bootstrap|crash|FATAL|PANIC",
+    re.IGNORECASE,
+)
 
 
 class KeyedWriter(threading.Thread):
@@ -160,8 +166,11 @@ def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
                 180,
             )
         except BaseException:
-            print("members:", patroni_cluster(others[0])["members"])
-            print(patroni_journal(pipeline, old["host"], lines=80))
+            print("old primary:", old["name"], "members:", patroni_cluster(others[0])["members"])
+            for address in ips:
+                said = patroni_journal(pipeline, address, lines=5000).splitlines()
+                story = [x for x in said if STORY.search(x) and "no action" not in x]
+                print(f"--- {address} ---", *story[-80:], sep="\n")
             raise
         print(f"partition: rejoined {time.monotonic() - healed_at:.1f} s after the link came back")
     finally:

@@ -375,16 +375,25 @@ def unreachable_node_fails_naming_it_and_the_retry_succeeds(pipeline, instance: 
 
 
 def test_a_version_whose_image_does_not_exist_fails_clearly(lab_pipeline):
-    """An admin's mistake shows as the instance's error, and leaves nothing behind."""
+    """An admin's mistake is refused by the API; a version whose recipe went away since
+    (written before versions were checked) shows as the instance's error, and leaves
+    nothing behind."""
     pipeline = lab_pipeline
     from app.services import tokens
+    from core.models import Version
 
     admin = tokens.create_token(pipeline.session, pipeline.api.project_id, is_admin=True)
     pipeline.api.token = admin
-    version = pipeline.api.post(
+    refused = pipeline.api.post(
         "/v1/types/postgres/versions",
         json={"name": "PostgreSQL 99", "image": "debian-nowhere-pg99"},
-    ).json
+    )
+    assert refused.status_code == 422
+    assert "debian-nowhere-pg99" in refused.json["errors"]["image"][0]
+    stale = Version(name="PostgreSQL 99", image="debian-nowhere-pg99")
+    pipeline.session.add(stale)
+    pipeline.session.commit()
+    version = {"uuid": stale.uuid}
     pipeline.worker.start()
     answer = pipeline.api.post(
         INSTANCES,
