@@ -201,9 +201,8 @@ def versions_list(config: dict) -> None:
 @click.pass_obj
 def versions_add(config: dict, name: str, image: str, description: str) -> None:
     from app.services.errors import ServiceError
-    from core import rules
 
-    error = rules.image_name_error(image) or images.unknown_image_error(image)
+    error = images.image_error(image)
     if error:
         raise click.BadParameter(error, param_hint="--image")
     _prepare(config)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from core import rules
+
 ROLE_DEFAULTS = Path(__file__).resolve().parents[1] / "roles/root_image/defaults/main.yml"
 
 
@@ -33,3 +35,8 @@ def unknown_image_error(image: str) -> str | None:
     if image in recipes():
         return None
     return f"No root image recipe '{image}'; known: {', '.join(sorted(recipes()))}."
+
+
+def image_error(image: str) -> str | None:
+    """What is wrong with a version's image name: its form, or no recipe for it."""
+    return rules.image_name_error(image) or unknown_image_error(image)

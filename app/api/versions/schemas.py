@@ -9,10 +9,6 @@ def _recipe_field(version, field):
     return getattr(recipe, field) if recipe else None
 
 
-def _known_image():
-    return [checked_by(rules.image_name_error), checked_by(images.unknown_image_error)]
-
-
 class VersionSchema(ma.Schema):
     uuid = ma.fields.String(dump_only=True)
     name = Text(dump_only=True, metadata={"example": "PostgreSQL 15"})
@@ -41,7 +37,7 @@ class VersionUpdateSchema(ma.Schema):
     name = Text(validate=ma.validate.Length(min=1, max=64))
     description = Description()
     image = Text(
-        validate=_known_image(),
+        validate=checked_by(images.image_error),
         metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
     )
     deprecated = StrictBoolean(
@@ -60,6 +56,6 @@ class VersionCreateSchema(VersionUpdateSchema):
     name = Text(required=True, validate=ma.validate.Length(min=1, max=64))
     image = Text(
         required=True,
-        validate=_known_image(),
+        validate=checked_by(images.image_error),
         metadata=documented(rules.IMAGE_NAME, "root image recipe, e.g. debian-bookworm-pg15"),
     )
