@@ -4,10 +4,20 @@ and its delete hands them back running, with their services stopped and disks wi
 
 import yaml
 
+from core.images import ROLE_DEFAULTS
 from tests.e2e.conftest import trust_service_ca
 from tests.e2e.test_instances import INSTANCES, connect, patroni_cluster
 from tests.support.lab import REPOSITORY, Lab
 from tests.support.pipeline import Pipeline
+
+# The bookworm recipe's Patroni, pinned over Debian's (see the root_image role's defaults).
+[PATRONI_PIN] = [
+    pin
+    for pin in yaml.safe_load(ROLE_DEFAULTS.read_text())["root_image_recipes"][
+        "debian-bookworm-pg15"
+    ]["pip"]
+    if pin.startswith("patroni==")
+]
 
 
 def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_url, monkeypatch):
@@ -16,6 +26,11 @@ def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_
     machines = Lab(tmp_path / "machines", nodes=2)
     outcome, tracker = machines.play("nodes_create.yml")
     assert outcome.status == "successful", tracker.failure
+    # One machine as a bare bookworm host has it: Debian's Patroni, not the recipe's pin
+    # (installed by the create from the control host's wheels; the machine reaches no index).
+    machines.ssh(
+        machines.nodes[0], "python3 -m pip uninstall --yes --break-system-packages patroni"
+    )
     hosts_file = tmp_path / "static-hosts.yml"
     hosts_file.write_text(
         yaml.safe_dump(
@@ -43,6 +58,9 @@ def test_an_instance_on_existing_machines_and_handed_back_clean(tmp_path, redis_
         assert sorted(active["ipsv4"]) == sorted(n["address"] for n in machines.nodes)
         roles = sorted(m["role"] for m in patroni_cluster(active["ipsv4"][0])["members"])
         assert roles == ["leader", "sync_standby"]
+        for node in machines.nodes:
+            version = machines.ssh(node, "patroni --version").stdout.split()
+            assert version == ["patroni", PATRONI_PIN.partition("==")[2]], node
 
         # Every machine is taken: a second instance is refused at once, saying so.
         body = {"name": "no-room", "cpu": 1, "ram": 1024, "disk_size": 8, "nodes_number": 1}
