@@ -128,6 +128,10 @@ def nodes_reached(session: Session, operation: Operation, hosts: dict[str, str])
         node.error = None if hosts[node.name] == "ok" else {"message": hosts[node.name]}
 
 
+# Operations that leave their resource as it was, serving, whatever their outcome.
+SERVING_THROUGHOUT = (Action.VERIFY, Action.SWITCHOVER, Action.UPGRADE)
+
+
 def operation_failed(session: Session, operation: Operation, error: dict[str, Any]) -> None:
     operation.status = OperationStatus.FAILED
     operation.error = error
@@ -139,8 +143,9 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
             if node.status != Status.ACTIVE:
                 node.status = Status.ERROR
                 node.error = error
-    elif resource is not None and operation.action not in (Action.VERIFY, Action.SWITCHOVER):
-        # A switchover that did not happen leaves the cluster as it was: serving.
+    elif resource is not None and operation.action not in SERVING_THROUGHOUT:
+        # A switchover or a minor update that failed leaves the cluster serving (the
+        # update puts a node it stopped back first); asking again retries it.
         resource.status = Status.ERROR
         resource.error = error
     _log(operation, "failed", error=error.get("message"), task=error.get("task"))
@@ -166,10 +171,10 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
 
 def _shows_progress(operation: Operation) -> bool:
     """Instances show their provisioning and backups their taking; users and databases
-    go NEW -> ACTIVE directly. Neither a restart of stopped nodes, a switchover nor a
-    verification changes what the instance is: it keeps serving, the backup stays what
-    it was."""
-    if operation.action in (Action.START, Action.VERIFY, Action.SWITCHOVER):
+    go NEW -> ACTIVE directly. Neither a restart of stopped nodes, a switchover, a
+    minor update nor a verification changes what the instance is: it keeps serving,
+    the backup stays what it was."""
+    if operation.action in (Action.START, *SERVING_THROUGHOUT):
         return False
     return operation.target == Target.INSTANCE or (
         operation.target == Target.BACKUP and operation.action == Action.CREATE

@@ -79,6 +79,8 @@ class Action(enum.StrEnum):
     VERIFY = "verify"
     # The primary's role handed to a replica; the instance keeps serving.
     SWITCHOVER = "switchover"
+    # The newest packages of the instance's suite, node by node; it keeps serving.
+    UPGRADE = "upgrade"
 
 
 class Target(enum.StrEnum):

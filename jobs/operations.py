@@ -29,6 +29,7 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
     (Target.INSTANCE, Action.START): "nodes_start.yml",
     (Target.INSTANCE, Action.RESTORE): "instance_restore.yml",
     (Target.INSTANCE, Action.SWITCHOVER): "instance_switchover.yml",
+    (Target.INSTANCE, Action.UPGRADE): "instance_upgrade.yml",
     (Target.USER, Action.CREATE): "user_create.yml",
     (Target.USER, Action.UPDATE): "user_update.yml",
     (Target.USER, Action.DELETE): "user_delete.yml",
@@ -146,6 +147,7 @@ def _timeout_kind(action: str) -> str:
         "restore": "CREATE",
         "verify": "CREATE",
         "switchover": "UPDATE",
+        "upgrade": "UPDATE",
     }[action]
 
 

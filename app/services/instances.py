@@ -9,7 +9,7 @@ from app.services import backups, operations, quotas
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.projects import take_client_uuid, take_project_id
 from app.services.references import canonical_uuid, parse_version
-from core import lifecycle, patroni, tls
+from core import lifecycle, patroni, tls, upgrades
 from core.models import Action, Instance, Operation, OperationStatus, Status, Target, Version
 
 # Changing any of these needs the machines to change: an operation.
@@ -240,5 +240,30 @@ def switchover(
     operation = operations.record(
         session, instance, Action.SWITCHOVER, {"to": node.name, "address": node.address}
     )
+    session.commit()
+    return operation
+
+
+def upgrade(session: Session, instance: Instance, version_reference: str | None) -> Operation:
+    """Without a version: the newest packages of the instance's suite, node by node
+    (replicas, a switchover, the old primary); the instance keeps serving. With a
+    version of a higher major: pg_upgrade, which is refused for now."""
+    if operations.is_being_deleted(session, instance):
+        raise Conflict("The instance is being deleted.")
+    operations.refuse_if_busy(session, instance)
+    if instance.status != Status.ACTIVE:
+        raise Conflict(f"The instance is {instance.status}: only an ACTIVE one is upgraded.")
+    target = None if version_reference is None else resolve_version(session, version_reference)
+    plan = upgrades.plan(instance.version.image, None if target is None else target.image)
+    if plan.kind is None:
+        raise Invalid("version", plan.refusal)
+    if plan.kind == upgrades.Kind.MAJOR:
+        raise Invalid(
+            "version",
+            f"Major upgrades (PostgreSQL {plan.from_major} to {plan.to_major}, pg_upgrade) "
+            "are not available yet: create an instance of that version and move the data "
+            "with pg_dump and pg_restore.",
+        )
+    operation = operations.record(session, instance, Action.UPGRADE, {"kind": str(plan.kind)})
     session.commit()
     return operation

@@ -14,6 +14,7 @@ from app.api.instances.schemas import (
     InstanceSchema,
     InstanceUpdateSchema,
     SwitchoverSchema,
+    UpgradeSchema,
 )
 from app.api.operations.schemas import OperationSchema
 from app.extension import Blueprint, idempotent, project_id
@@ -115,6 +116,23 @@ class InstanceSwitchover(MethodView):
         operation = instances.switchover(
             session(), instance, None if to is None else str(to), current_app.config
         )
+        dispatch(operation)
+        return operation, {
+            "Location": f"{INSTANCES_PATH}/{instance.uuid}/operations/{operation.uuid}"
+        }
+
+
+@blp.route("/<uuid:instance_uuid>/upgrade")
+class InstanceUpgrade(MethodView):
+    @blp.arguments(UpgradeSchema, example={})
+    @blp.response(202, OperationSchema)
+    def post(self, data, instance_uuid):
+        """Upgrade the instance's packages: without a version, the newest of its suite,
+        node by node (replicas, then a switchover, then the former primary); the
+        instance stays ACTIVE and writes pause for the switchover only (an operation;
+        409 while another change runs, 422 for a version that is not a higher major)"""
+        instance = instances.get_instance(session(), project_id(), str(instance_uuid))
+        operation = instances.upgrade(session(), instance, data.get("version"))
         dispatch(operation)
         return operation, {
             "Location": f"{INSTANCES_PATH}/{instance.uuid}/operations/{operation.uuid}"

@@ -161,3 +161,13 @@ class SwitchoverSchema(ma.Schema):
             "to (one of ipsv4); default: a synchronous standby"
         }
     )
+
+
+class UpgradeSchema(ma.Schema):
+    version = Text(
+        metadata=documented(
+            references.VERSION_REF,
+            "the version to upgrade to (a higher PostgreSQL major); absent: the newest "
+            "packages of the instance's own version, node by node",
+        ),
+    )

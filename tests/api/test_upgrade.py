@@ -1,0 +1,101 @@
+"""POST /v1/postgres/instances/{uuid}/upgrade: what is recorded and what is refused.
+(A real rolling update: the e2e tests; which targets are an upgrade: tests/unit.)"""
+
+import pytest
+
+INSTANCES = "/v1/postgres/instances"
+
+
+def upgrade(api, instance, body=None):
+    return api.post(f"{INSTANCES}/{instance['uuid']}/upgrade", json={} if body is None else body)
+
+
+def upgrades_of(api, instance) -> list[dict]:
+    operations = api.get(f"{INSTANCES}/{instance['uuid']}/operations").json
+    return [o for o in operations if o["action"] == "upgrade"]
+
+
+def version_of(api, image: str) -> dict:
+    versions = api.get("/v1/types/postgres/versions").json["versions"]
+    return next(v for v in versions if v["image"] == image)
+
+
+def test_a_minor_update_is_an_operation_and_the_instance_stays_active(api, instance, settle):
+    settle()
+    answer = upgrade(api, instance)
+    assert answer.status_code == 202, answer.json
+    operation = answer.json
+    assert operation["action"] == "upgrade"
+    assert operation["status"] == "PENDING"
+    assert answer.headers["Location"].endswith(f"/operations/{operation['uuid']}")
+    assert api.get(f"{INSTANCES}/{instance['uuid']}").json["status"] == "ACTIVE"
+
+
+def test_naming_the_instances_own_version_is_a_minor_update(api, instance, version, settle):
+    settle()
+    answer = upgrade(api, instance, {"version": f"/v1/types/postgres/versions/{version['uuid']}"})
+    assert answer.status_code == 202, answer.json
+    assert len(upgrades_of(api, instance)) == 1
+
+
+def test_while_the_create_runs_it_is_409(api, instance):
+    answer = upgrade(api, instance)
+    assert answer.status_code == 409
+    assert "create" in answer.json["message"]
+    assert upgrades_of(api, instance) == []
+
+
+def test_a_second_upgrade_while_one_waits_is_409(api, instance, settle):
+    settle()
+    assert upgrade(api, instance).status_code == 202
+    assert upgrade(api, instance).status_code == 409
+    assert len(upgrades_of(api, instance)) == 1
+
+
+def test_a_major_upgrade_is_refused_naming_version_and_records_nothing(api, instance, settle):
+    settle()
+    target = version_of(api, "debian-trixie-pg17")
+    answer = upgrade(api, instance, {"version": target["uuid"]})
+    assert answer.status_code == 422
+    assert "PostgreSQL 15 to 17" in answer.json["errors"]["version"][0]
+    assert upgrades_of(api, instance) == []
+    assert api.get(f"{INSTANCES}/{instance['uuid']}").json["status"] == "ACTIVE"
+
+
+def test_a_downgrade_is_422(api, instance_body, settle):
+    newer = version_of(api, "debian-forky-pg18")
+    eighteen = api.post(INSTANCES, json=dict(instance_body, name="eighteen", version=newer["uuid"]))
+    assert eighteen.status_code == 201, eighteen.json
+    settle()
+    answer = upgrade(api, eighteen.json, {"version": version_of(api, "debian-trixie-pg17")["uuid"]})
+    assert answer.status_code == 422
+    assert "cannot be downgraded" in answer.json["errors"]["version"][0]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "/v1/postgres/instances/x", 7, ""],
+)
+def test_an_unknown_or_malformed_version_is_422(api, instance, settle, reference):
+    settle()
+    answer = upgrade(api, instance, {"version": reference})
+    assert answer.status_code == 422
+    assert "version" in answer.json["errors"]
+
+
+def test_unknown_fields_and_a_status_are_refused(api, instance, settle):
+    settle()
+    assert upgrade(api, instance, {"status": "ACTIVE"}).status_code == 422
+    assert upgrade(api, instance, {"kind": "major"}).status_code == 422
+    assert upgrades_of(api, instance) == []
+
+
+def test_another_projects_instance_is_404(other_api, instance, settle):
+    settle()
+    assert upgrade(other_api, instance).status_code == 404
+
+
+def test_a_deleted_instance_is_409(api, instance, settle):
+    settle()
+    assert api.delete(f"{INSTANCES}/{instance['uuid']}").status_code == 204
+    assert upgrade(api, instance).status_code == 409
