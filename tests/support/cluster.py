@@ -135,6 +135,12 @@ class Writer(threading.Thread):
         times = [t for _, t, _ in self.committed if t >= since]
         return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
+    def pauses(self, since: float, over: float = 0.5) -> list[tuple[float, float]]:
+        """Each gap between two commits after `since` longer than `over`: (when it
+        began, seconds after `since`; how long it lasted)."""
+        times = [t for _, t, _ in self.committed if t >= since]
+        return [(a - since, b - a) for a, b in zip(times, times[1:], strict=False) if b - a > over]
+
     def finish(self) -> set[int]:
         """Stop writing; the rows it saw committed."""
         self.stop.set()
