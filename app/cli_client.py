@@ -267,6 +267,24 @@ def instances_restore(instance: str, point_in_time: str, wait_, timeout) -> None
         _show(restored)
 
 
+@instances.command("upgrade")
+@click.argument("instance")
+@click.option(
+    "--version",
+    "version",
+    help="Version name or UUID of a higher major (default: the newest packages of its own).",
+)
+@wait_option
+@timeout_option
+@api_errors
+def instances_upgrade(instance: str, version: str | None, wait_, timeout) -> None:
+    """Upgrade an instance's packages node by node; it stays ACTIVE."""
+    client = _client()
+    body = {"version": client.version_uuid(version)} if version else {}
+    operation = client.request("POST", f"{INSTANCES_PATH}/{instance}/upgrade", body)
+    _follow_operation(client, instance, operation, wait_, timeout)
+
+
 @instances.command("switchover")
 @click.argument("instance")
 @click.option("--to", help="Address of the healthy replica to promote (default: a sync standby).")
@@ -278,6 +296,11 @@ def instances_switchover(instance: str, to: str | None, wait_, timeout) -> None:
     client = _client()
     body = {"to": to} if to else {}
     operation = client.request("POST", f"{INSTANCES_PATH}/{instance}/switchover", body)
+    _follow_operation(client, instance, operation, wait_, timeout)
+
+
+def _follow_operation(client: Client, instance: str, operation: dict, wait_, timeout) -> None:
+    """Show an operation, or with --wait its progress until it ends (exit 1: FAILED)."""
     if wait_:
         progress = ProgressLine()
         try:

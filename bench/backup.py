@@ -16,7 +16,7 @@ import threading
 import time
 
 from app.services.references import INSTANCES_PATH
-from bench.service import running_service, until_active
+from bench.service import instance_body, running_service, until_active
 from core.config import DataDir
 from tests.support.lab import ssh
 
@@ -92,16 +92,7 @@ def main() -> None:
     figures: dict[str, object] = {"pgbench_scale": args.scale}
     with running_service("backup") as service:
         client = service.client
-        body = {
-            "name": "bench",
-            "version": client.version_uuid("PostgreSQL 15"),
-            "cpu": 2,
-            "ram": 2048,
-            "disk_size": 8,
-            "nodes_number": 2,
-            "sync_replica_number": 1,
-            "backup": {"schedule": "none"},
-        }
+        body = instance_body(client, cpu=2, ram=2048, nodes_number=2)
         created = client.request("POST", INSTANCES_PATH, body)
         path = f"{INSTANCES_PATH}/{created['uuid']}"
         figures["create_to_active"], active = timed(

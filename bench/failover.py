@@ -28,8 +28,7 @@ from pathlib import Path
 
 import psycopg
 
-from app.services.references import INSTANCES_PATH
-from bench.service import Service, running_service, until_active
+from bench.service import Service, bench_conninfo, running_service, written_instance
 from core import patroni, tls
 from tests.support.cluster import Writer
 
@@ -42,11 +41,7 @@ HOW = {
 
 
 def conninfo(hosts: list[str], ca_file: str) -> str:
-    return (
-        f"host={','.join(hosts)} port=5432 dbname=bench user=bench password={PASSWORD} "
-        "target_session_attrs=read-write connect_timeout=2 tcp_user_timeout=2000 "
-        f"sslmode=verify-full sslrootcert={ca_file}"
-    )
+    return bench_conninfo(hosts, PASSWORD, ca_file)
 
 
 def leader(ips: list[str], ca_file: str) -> tuple[str, str]:
@@ -117,25 +112,7 @@ def main() -> None:
         client = service.client
         ca_file = str(service.work / "ca.pem")
         Path(ca_file).write_text(tls.root_certificate({"DATA_DIR": str(service.data)}))
-        body = {
-            "name": "bench",
-            "version": client.version_uuid("PostgreSQL 15"),
-            "cpu": 1,
-            "ram": 1024,
-            "disk_size": 8,
-            "nodes_number": 3,
-            "sync_replica_number": 1,
-            "backup": {"schedule": "none"},
-        }
-        created = client.request("POST", INSTANCES_PATH, body)
-        path = f"{INSTANCES_PATH}/{created['uuid']}"
-        ips = until_active(client, path, created["uuid"])["ipsv4"]
-        user = client.request("POST", f"{path}/users", {"name": "bench", "password": PASSWORD})
-        until_active(client, f"{path}/users/{user['uuid']}", created["uuid"])
-        database = client.request(
-            "POST", f"{path}/databases", {"name": "bench", "owner": user["uuid"]}
-        )
-        until_active(client, f"{path}/databases/{database['uuid']}", created["uuid"])
+        path, ips = written_instance(client, PASSWORD)
         with psycopg.connect(conninfo(ips, ca_file)) as conn:
             conn.execute("create table w (n bigserial primary key)")
         fenced = ["hard kill, fenced"] * args.fenced_rounds

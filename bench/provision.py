@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from app.services.references import INSTANCES_PATH
-from bench.service import running_service, until_active
+from bench.service import instance_body, running_service, until_active
 from tests.support.lab import Lab
 
 
@@ -76,15 +76,8 @@ def main() -> None:
         if args.cold:
             (work / "cold").mkdir()
             figures["image_build_cold"] = cold_image_build(work)
-        body = {
-            "name": "bench",
-            "version": client.version_uuid("PostgreSQL 15"),
-            "cpu": 1,
-            "ram": 1024,
-            "disk_size": 8,
-            "nodes_number": args.nodes,
-            "sync_replica_number": args.sync,
-        }
+        body = instance_body(client, nodes_number=args.nodes, sync_replica_number=args.sync)
+        del body["backup"]  # the service's default policy, as a client's create gets
         instance = client.request("POST", INSTANCES_PATH, body)["uuid"]
         path = f"{INSTANCES_PATH}/{instance}"
         figures["create_to_active_warm"], _ = timed(lambda: until_active(client, path, instance))

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis
 
 from app.client import Client
+from app.services.references import INSTANCES_PATH
 from core import config
 from core.config import DataDir
 from tests.e2e.conftest import remove_lab
@@ -113,3 +114,41 @@ def until_active(client: Client, path: str, instance: str) -> dict:
     resource = client.wait(path, instance, timeout=900, interval=0.2)
     assert resource["status"] == "ACTIVE", resource.get("error")
     return resource
+
+
+def instance_body(client: Client, **sizes) -> dict:
+    """A benchmark's instance: PostgreSQL 15, 3 small nodes with one synchronous
+    replica, no scheduled backups, unless `sizes` say otherwise."""
+    return {
+        "name": "bench",
+        "version": client.version_uuid("PostgreSQL 15"),
+        "cpu": 1,
+        "ram": 1024,
+        "disk_size": 8,
+        "nodes_number": 3,
+        "sync_replica_number": 1,
+        "backup": {"schedule": "none"},
+        **sizes,
+    }
+
+
+def written_instance(client: Client, password: str, **sizes) -> tuple[str, list[str]]:
+    """An instance (instance_body), a user `bench` owning a database `bench`, all
+    ACTIVE: (its path, its addresses)."""
+    created = client.request("POST", INSTANCES_PATH, instance_body(client, **sizes))
+    path = f"{INSTANCES_PATH}/{created['uuid']}"
+    ips = until_active(client, path, created["uuid"])["ipsv4"]
+    user = client.request("POST", f"{path}/users", {"name": "bench", "password": password})
+    until_active(client, f"{path}/users/{user['uuid']}", created["uuid"])
+    database = client.request("POST", f"{path}/databases", {"name": "bench", "owner": user["uuid"]})
+    until_active(client, f"{path}/databases/{database['uuid']}", created["uuid"])
+    return path, ips
+
+
+def bench_conninfo(hosts: list[str], password: str, ca_file: str) -> str:
+    """The bench user's read-write connection through the multi-host string, verified."""
+    return (
+        f"host={','.join(hosts)} port=5432 dbname=bench user=bench password={password} "
+        "target_session_attrs=read-write connect_timeout=2 tcp_user_timeout=2000 "
+        f"sslmode=verify-full sslrootcert={ca_file}"
+    )

@@ -63,6 +63,13 @@ def test_create_list_show_and_delete_through_the_client(env, served):
     assert switched.returncode == 1 and "error 409" in switched.stderr, switched.stderr
     bad = dbaas(env, "instances", "switchover", instance, "--to", "node-2", check=False)
     assert bad.returncode == 1 and "error 422" in bad.stderr and "to" in bad.stderr
+    # An upgrade likewise; a lower major by name is refused naming the version.
+    upgraded = dbaas(env, "instances", "upgrade", instance, check=False)
+    assert upgraded.returncode == 1 and "error 409" in upgraded.stderr, upgraded.stderr
+    unknown = dbaas(
+        env, "instances", "upgrade", instance, "--version", "PostgreSQL 99", check=False
+    )
+    assert unknown.returncode != 0 and "PostgreSQL 99" in unknown.stderr, unknown.stderr
     assert "NEW  create" in waited.stderr and "timed out" in waited.stderr
 
     not_yet = dbaas(env, "instances", "uri", instance, check=False)
