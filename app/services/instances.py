@@ -117,6 +117,9 @@ def update_instance(
     """Apply a partial update. Sizing changes become an operation; names do not."""
     if operations.is_being_deleted(session, instance):
         raise Conflict("The instance is being deleted.")
+    changes = dict(changes)
+    if "version" in changes:
+        _refuse_version_change(session, instance, changes.pop("version"))
     if "disk_size" in changes and changes["disk_size"] < instance.disk_size:
         raise Invalid(
             "disk_size",
@@ -130,7 +133,6 @@ def update_instance(
         _refuse_taken_name(session, instance.project_id, changes["name"])
         if instance.archive is not None:
             instance.archive.instance_name = changes["name"]
-    changes = dict(changes)
     if "backup" in changes:
         backups.change_policy(instance, changes.pop("backup"), settings)
 
@@ -254,6 +256,14 @@ def upgrade(session: Session, instance: Instance, version_reference: str | None)
     if instance.status != Status.ACTIVE:
         raise Conflict(f"The instance is {instance.status}: only an ACTIVE one is upgraded.")
     target = None if version_reference is None else resolve_version(session, version_reference)
+    plan = _upgrade_plan(instance, target)
+    operation = operations.record(session, instance, Action.UPGRADE, {"kind": str(plan.kind)})
+    session.commit()
+    return operation
+
+
+def _upgrade_plan(instance: Instance, target: Version | None) -> upgrades.Plan:
+    """What moving to `target` means, or the 422 naming `version` that refuses it."""
     plan = upgrades.plan(instance.version.image, None if target is None else target.image)
     if plan.kind is None:
         raise Invalid("version", plan.refusal)
@@ -264,6 +274,18 @@ def upgrade(session: Session, instance: Instance, version_reference: str | None)
             "are not available yet: create an instance of that version and move the data "
             "with pg_dump and pg_restore.",
         )
-    operation = operations.record(session, instance, Action.UPGRADE, {"kind": str(plan.kind)})
-    session.commit()
-    return operation
+    return plan
+
+
+def _refuse_version_change(session: Session, instance: Instance, reference: str) -> None:
+    """A PUT may name the instance's own version (nothing changes); another version is
+    an upgrade: refused as POST .../upgrade would refuse it, or pointed there."""
+    target = resolve_version(session, reference)
+    if target.id == instance.version_id:
+        return
+    _upgrade_plan(instance, target)
+    raise Invalid(
+        "version",
+        f"{target.name} runs the instance's image: POST .../upgrade applies its newest "
+        "packages.",
+    )

@@ -99,3 +99,27 @@ def test_a_deleted_instance_is_409(api, instance, settle):
     settle()
     assert api.delete(f"{INSTANCES}/{instance['uuid']}").status_code == 204
     assert upgrade(api, instance).status_code == 409
+
+
+def test_a_put_of_the_instances_own_version_changes_nothing(api, instance, version, settle):
+    settle()
+    answer = api.put(f"{INSTANCES}/{instance['uuid']}", json={"version": version["uuid"]})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "ACTIVE"
+    assert [o["action"] for o in api.get(f"{INSTANCES}/{instance['uuid']}/operations").json] == [
+        "create"
+    ]
+
+
+def test_a_put_of_another_version_is_refused_as_the_upgrade_would_be(api, instance, settle):
+    settle()
+    path = f"{INSTANCES}/{instance['uuid']}"
+    higher = api.put(path, json={"version": version_of(api, "debian-forky-pg18")["uuid"]})
+    assert higher.status_code == 422
+    assert "PostgreSQL 15 to 18" in higher.json["errors"]["version"][0]
+    unknown = api.put(path, json={"version": "00000000-0000-4000-8000-000000000000"})
+    assert unknown.status_code == 422
+    assert "version" in unknown.json["errors"]
+    # Nothing else of the request was applied.
+    assert api.put(path, json={"version": "nope", "description": "x"}).status_code == 422
+    assert api.get(path).json["description"] != "x"

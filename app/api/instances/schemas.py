@@ -120,6 +120,13 @@ class InstanceUpdateSchema(ma.Schema):
     nodes_number = _sized(rules.NODES, "nodes")
     sync_replica_number = _sized(rules.SYNC_REPLICAS, "replicas confirming each commit")
     backup = ma.fields.Nested(BackupPolicySchema)
+    version = Text(
+        metadata=documented(
+            references.VERSION_REF,
+            "the instance's own version (nothing changes); an upgrade is POST "
+            ".../upgrade",
+        ),
+    )
 
     @ma.validates_schema
     def not_empty(self, data, **_kwargs):
