@@ -10,7 +10,6 @@ import time
 
 import psycopg
 
-from app.services.references import INSTANCES_PATH
 from tests.e2e.test_instances import instance_uri, patroni_cluster
 from tests.support.lab import ssh
 
@@ -104,13 +103,11 @@ def patroni_journal(pipeline, address: str, lines: int | None = None) -> str:
 def test_a_partitioned_primary_loses_no_acknowledged_write(lab_pipeline):
     pipeline = lab_pipeline
     pipeline.worker.start()
-    instance = pipeline.create_instance("parted", nodes_number=3, sync_replica_number=1)
-    path = f"{INSTANCES_PATH}/{instance['uuid']}"
-    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
+    path, active = pipeline.served_instance(
+        "parted", "parted", PASSWORD, "app", nodes_number=3, sync_replica_number=1
+    )
+    instance = active
     ips = active["ipsv4"]
-    user = pipeline.api.post(f"{path}/users", json={"name": "parted", "password": PASSWORD}).json
-    database = pipeline.api.post(f"{path}/databases", json={"name": "app", "owner": user["uuid"]})
-    pipeline.wait_status(f"{path}/databases/{database.json['uuid']}", "ACTIVE", 180)
     uri = instance_uri(pipeline, instance, "app")
     with psycopg.connect(uri, user="parted", password=PASSWORD) as conn:
         conn.execute("create table w (writer text, seq bigint, primary key (writer, seq))")

@@ -177,6 +177,18 @@ def app_writer(ips: list[str], password: str) -> Writer:
     )
 
 
+def writing(pipeline, ips: list[str], password: str) -> tuple[Writer, dict]:
+    """app_writer started on a new table w, once its first writes are in; and the
+    leader (Patroni's member) they went to."""
+    leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
+    with connect(leader["host"], "app_user", password, "app_db") as conn:
+        conn.execute("create table w (n bigserial primary key)")
+    writer = app_writer(ips, password)
+    writer.start()
+    pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
+    return writer, leader
+
+
 def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], password: str):
     """The primary's machine dies while a client writes: the worker sees its init end,
     fences it (its leader key removed from etcd) and the synchronous standby takes over
@@ -184,13 +196,8 @@ def lose_the_primary_under_load(pipeline, instance: dict, ips: list[str], passwo
     the machine again (it rejoins as a replica), and every committed row is there. The
     seconds without a write, and the longest pause across the rejoin, are printed."""
     path = f"{INSTANCES}/{instance['uuid']}"
-    leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
-    with connect(leader["host"], "app_user", password, "app_db") as conn:
-        conn.execute("create table w (n bigserial primary key)")
-    writer = app_writer(ips, password)
-    writer.start()
+    writer, leader = writing(pipeline, ips, password)
     try:
-        pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
         init = pipeline.data_dir / "nodes" / leader["name"] / "init.pid"
         os.kill(int(init.read_text().split()[0]), signal.SIGKILL)
         killed_at = time.monotonic()

@@ -7,8 +7,13 @@ import time
 
 import psycopg
 
-from app.services.references import INSTANCES_PATH
-from tests.e2e.test_instances import app_writer, connect, host_leftovers, patroni_cluster
+from tests.e2e.test_instances import (
+    connect,
+    host_leftovers,
+    instance_uri,
+    patroni_cluster,
+    writing,
+)
 
 UPDATES_DIR = "/var/cache/dbaas/images/.debian-bookworm-pg15.debs"
 
@@ -58,31 +63,14 @@ def upgrade_and_wait(pipeline, path: str, timeout: float = 900) -> tuple[dict, s
 def test_a_minor_rolling_update_keeps_serving_and_loses_no_committed_row(lab_pipeline):
     pipeline = lab_pipeline
     pipeline.worker.start()
-    instance = pipeline.create_instance("upgraded", nodes_number=3, sync_replica_number=1)
-    path = f"{INSTANCES_PATH}/{instance['uuid']}"
-    active = pipeline.wait_status(path, "ACTIVE", timeout=600)
-    ips = active["ipsv4"]
     password = "app-Secret-pass-1"
-    user = pipeline.api.post(f"{path}/users", json={"name": "app_user", "password": password})
-    pipeline.api.post(f"{path}/databases", json={"name": "app_db", "owner": user.json["uuid"]})
-    pipeline.wait_for(
-        lambda: all(
-            item["status"] == "ACTIVE"
-            for kind in ("users", "databases")
-            for item in pipeline.api.get(f"{path}/{kind}").json
-        ),
-        "the user and the database",
-        180,
+    path, active = pipeline.served_instance(
+        "upgraded", "app_user", password, "app_db", nodes_number=3, sync_replica_number=1
     )
+    ips = active["ipsv4"]
     before = server_versions(ips, password)
-    leader = next(m for m in patroni_cluster(ips[0])["members"] if m["role"] == "leader")
-    with connect(leader["host"], "app_user", password, "app_db") as conn:
-        conn.execute("create table w (n bigserial primary key)")
-
-    writer = app_writer(ips, password)
-    writer.start()
+    writer, leader = writing(pipeline, ips, password)
     try:
-        pipeline.wait_for(lambda: len(writer.committed) > 20, "the first writes", 30)
         asked_at = time.monotonic()
         operation, statuses = upgrade_and_wait(pipeline, path)
         took = time.monotonic() - asked_at
@@ -104,10 +92,7 @@ def test_a_minor_rolling_update_keeps_serving_and_loses_no_committed_row(lab_pip
     if as_tuple(newest) > as_tuple(before[leader["host"]]):
         assert next(m for m in members if m["role"] == "leader")["name"] != leader["name"]
     with psycopg.connect(
-        active["connection_uri"].replace("/postgres?", "/app_db?"),
-        user="app_user",
-        password=password,
-        connect_timeout=5,
+        instance_uri(pipeline, active, "app_db"), user="app_user", password=password
     ) as conn:
         present = {n for (n,) in conn.execute("select n from w")}
     assert len(committed) > 100

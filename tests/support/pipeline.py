@@ -137,6 +137,19 @@ class Pipeline:
         assert answer.status_code == 201, answer.json
         return answer.json
 
+    def served_instance(
+        self, name: str, user: str, password: str, dbname: str, **sizes
+    ) -> tuple[str, dict]:
+        """An instance ACTIVE with a user owning a database, both ACTIVE: its path and
+        its representation."""
+        instance = self.create_instance(name, **sizes)
+        path = f"/v1/postgres/instances/{instance['uuid']}"
+        active = self.wait_status(path, "ACTIVE", timeout=600)
+        owner = self.api.post(f"{path}/users", json={"name": user, "password": password}).json
+        database = self.api.post(f"{path}/databases", json={"name": dbname, "owner": owner["uuid"]})
+        self.wait_status(f"{path}/databases/{database.json['uuid']}", "ACTIVE", 180)
+        return path, active
+
     def operations(self, instance: dict) -> list[dict]:
         return self.api.get(f"/v1/postgres/instances/{instance['uuid']}/operations").json
 
