@@ -19,9 +19,10 @@ run: setup
 PYTEST = status=0; $(VENV)/bin/pytest $(1) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$status
 
-# Everything, as CI runs it: lab machines included (tests/e2e, tests/roles).
+# Everything, as CI runs it: lab machines included (tests/e2e, tests/roles); the slow
+# libvirt tests beside the tiers without lab machines (scripts/test_all.sh).
 test: setup setup-libvirt lint
-	@$(call PYTEST,)
+	@scripts/test_all.sh
 
 # No lab machine, bridge or loop device: unit, API, jobs and integration tiers.
 test-fast: setup lint

@@ -286,6 +286,5 @@ def _refuse_version_change(session: Session, instance: Instance, reference: str)
     _upgrade_plan(instance, target)
     raise Invalid(
         "version",
-        f"{target.name} runs the instance's image: POST .../upgrade applies its newest "
-        "packages.",
+        f"{target.name} runs the instance's image: POST .../upgrade applies its newest packages.",
     )

@@ -40,6 +40,7 @@ def valid_body(rule, method, ids):
         ("backups.InstanceBackups", "POST"): {"kind": "full"},
         ("instances.InstanceRestore", "POST"): {"point_in_time": "2026-12-02T10:00:00Z"},
         ("instances.InstanceSwitchover", "POST"): {},
+        ("instances.InstanceUpgrade", "POST"): {},
     }
     assert (rule.endpoint, method) in bodies, f"add a valid body for {method} {rule.rule}"
     return bodies[(rule.endpoint, method)]

@@ -123,8 +123,7 @@ class InstanceUpdateSchema(ma.Schema):
     version = Text(
         metadata=documented(
             references.VERSION_REF,
-            "the instance's own version (nothing changes); an upgrade is POST "
-            ".../upgrade",
+            "the instance's own version (nothing changes); an upgrade is POST .../upgrade",
         ),
     )
 
