@@ -128,8 +128,48 @@ def nodes_reached(session: Session, operation: Operation, hosts: dict[str, str])
         node.error = None if hosts[node.name] == "ok" else {"message": hosts[node.name]}
 
 
-# Operations that leave their resource as it was, serving, whatever their outcome.
+# Operations that leave their resource as it was, serving, whatever their outcome (a
+# major upgrade excepted: the cluster stops for it).
 SERVING_THROUGHOUT = (Action.VERIFY, Action.SWITCHOVER, Action.UPGRADE)
+
+
+def is_major_upgrade(operation: Operation) -> bool:
+    return operation.action == Action.UPGRADE and (operation.params or {}).get("kind") == "major"
+
+
+def _keeps_serving(operation: Operation) -> bool:
+    return operation.action in SERVING_THROUGHOUT and not is_major_upgrade(operation)
+
+
+def upgraded(session: Session, operation: Operation) -> None:
+    """The cluster runs the major upgrade's new version (its run said so)."""
+    instance = target_of(session, operation)
+    if instance is not None:
+        instance.version_id = operation.params["version_id"]
+
+
+def upgrade_undone(session: Session, operation: Operation, undo_error: dict | None) -> None:
+    """After a failed major upgrade (operation_failed recorded why), its undo's outcome:
+    the instance back on its old version and ACTIVE, or ERROR saying both failures."""
+    instance = target_of(session, operation)
+    cause = (operation.error or {}).get("message", "")
+    if undo_error is None:
+        operation.error = {
+            **(operation.error or {}),
+            "message": f"{cause} The upgrade was undone: the instance runs "
+            f"{operation.params.get('from_version')} as before.",
+        }
+        if instance is not None:
+            instance.status = Status.ACTIVE
+            instance.error = None
+    elif instance is not None:
+        instance.error = {
+            **undo_error,
+            "message": f"The upgrade failed ({cause}) and so did its undo: "
+            f"{undo_error.get('message')}",
+        }
+    _log(operation, "undone" if undo_error is None else "undo failed")
+    session.commit()
 
 
 def operation_failed(session: Session, operation: Operation, error: dict[str, Any]) -> None:
@@ -143,7 +183,7 @@ def operation_failed(session: Session, operation: Operation, error: dict[str, An
             if node.status != Status.ACTIVE:
                 node.status = Status.ERROR
                 node.error = error
-    elif resource is not None and operation.action not in SERVING_THROUGHOUT:
+    elif resource is not None and not _keeps_serving(operation):
         # A switchover or a minor update that failed leaves the cluster serving (the
         # update puts a node it stopped back first); asking again retries it.
         resource.status = Status.ERROR
@@ -164,6 +204,8 @@ def operation_succeeded(session: Session, operation: Operation) -> None:
         else:
             if operation.target == Target.INSTANCE:
                 forget_removed_nodes(resource)
+            if is_major_upgrade(operation):
+                upgraded(session, operation)
             resource.status = Status.ACTIVE
             resource.error = None
     session.commit()
@@ -174,7 +216,7 @@ def _shows_progress(operation: Operation) -> bool:
     go NEW -> ACTIVE directly. Neither a restart of stopped nodes, a switchover, a
     minor update nor a verification changes what the instance is: it keeps serving,
     the backup stays what it was."""
-    if operation.action in (Action.START, *SERVING_THROUGHOUT):
+    if operation.action == Action.START or _keeps_serving(operation):
         return False
     return operation.target == Target.INSTANCE or (
         operation.target == Target.BACKUP and operation.action == Action.CREATE

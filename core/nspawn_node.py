@@ -6,6 +6,9 @@
                        CGROUP [BIND...]
   nspawn_node.py stop STATE_DIR
   nspawn_node.py status STATE_DIR
+  nspawn_node.py rebase STATE_DIR IMAGE_DIR
+  nspawn_node.py restore STATE_DIR IMAGE_DIR
+  nspawn_node.py forget STATE_DIR IMAGE_NAME
 
 `prepare` makes the node's root (an overlay on the image) with its identity (hostname,
 address, SSH host keys, the service's key) and its data disk (a sparse file on a loop
@@ -20,11 +23,19 @@ nspawn chooses on this host) or `unified` (cgroup v2, for systemd 256+, which re
 
 The node is tracked by its init's PID (the nspawn process's child): the init outlives
 nspawn, and SIGKILL to it ends the node's whole PID namespace at once.
-Prints one word: started, running, stopped, absent.  (managed by dbaas: node_nspawn)
+Prints one word: started, running, stopped, absent.
+
+`rebase` moves a stopped node onto another image (a major upgrade): its root's upper
+layer is set aside as `upper.<old image>` and a fresh one starts, keeping only the
+node's SSH host keys (the service pins them); the data disk is untouched. `restore`
+is the way back: the set-aside layer returns, the other is discarded. `forget`
+removes a set-aside layer once it is not needed. Each prints changed or unchanged.
+(managed by dbaas: node_nspawn)
 """
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -119,8 +130,21 @@ def _write(path: Path, content: str, mode: int, changes: list[str]) -> None:
     changes.append(str(path))
 
 
+def built_on(state: Path) -> str | None:
+    """The name of the image the node's root is an overlay on (recorded by prepare)."""
+    try:
+        return (state / "image").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def prepare(state: Path, image: Path, name: str, address: str, disk_gb: int, key: str) -> dict:
     changes: list[str] = []
+    recorded = built_on(state)
+    if recorded is not None and recorded != image.name:
+        # An overlay's upper layer belongs to its lower one: the node's root of one
+        # image on another would mix two systems' files.
+        sys.exit(f"the node's root is built on {recorded}, not {image.name}: rebase it first")
     # The overlay's root takes the upper dir's mode: the node's services (networkd,
     # dbus, ...) run as other users and must be able to enter "/".
     for directory, mode in (("", 0o700), ("upper", 0o755), ("work", 0o700), ("merged", 0o755)):
@@ -129,6 +153,8 @@ def prepare(state: Path, image: Path, name: str, address: str, disk_gb: int, key
             path.mkdir(parents=True)
             changes.append(str(path))
         path.chmod(mode)
+    if recorded is None:
+        (state / "image").write_text(image.name + "\n")
     merged = state / "merged"
     if subprocess.run(["findmnt", "-n", str(merged)], capture_output=True).returncode != 0:
         options = f"lowerdir={image},upperdir={state / 'upper'},workdir={state / 'work'}"
@@ -356,6 +382,90 @@ def stop(state: Path) -> str:
     return "stopped"
 
 
+def _stopped_and_unmounted(state: Path) -> None:
+    """The node stopped (a node on the root being replaced has nothing to keep) and
+    its root unmounted."""
+    stop(state)
+    merged = state / "merged"
+    if subprocess.run(["findmnt", "-n", str(merged)], capture_output=True).returncode == 0:
+        _run("umount", str(merged))
+
+
+def _fresh_work_dir(state: Path) -> None:
+    """overlayfs wants an empty work directory for a new upper layer."""
+    shutil.rmtree(state / "work", ignore_errors=True)
+    (state / "work").mkdir(mode=0o700)
+
+
+def _record_image(state: Path, name: str) -> None:
+    temporary = state / "image.tmp"
+    temporary.write_text(name + "\n")
+    temporary.replace(state / "image")
+
+
+def _layers(state: Path, image_name: str) -> tuple[Path, Path, Path, Path]:
+    """The upper layer, the one set aside for `image_name`, the fresh one a rebase
+    builds, and the marker of a rebase under way (written once the fresh layer is
+    whole, removed once the image is recorded)."""
+    return state / "upper", state / f"upper.{image_name}", state / "upper.new", state / "rebasing"
+
+
+def rebase(state: Path, image: Path) -> str:
+    """Onto `image`. Interrupted anywhere, run again it finishes (or restore undoes it)."""
+    current = built_on(state)
+    if current is None:
+        sys.exit(f"{state} records no image: prepare the node first")
+    if current == image.name:
+        return "unchanged"
+    _stopped_and_unmounted(state)
+    upper, aside, fresh, marker = _layers(state, current)
+    if not marker.exists():
+        shutil.rmtree(fresh, ignore_errors=True)
+        keys = fresh / "etc/ssh"
+        keys.mkdir(parents=True)
+        for key in (upper / "etc/ssh").glob("ssh_host_*"):
+            shutil.copy2(key, keys / key.name)
+        fresh.chmod(0o755)
+        shutil.rmtree(aside, ignore_errors=True)  # a stale copy of an earlier attempt
+        marker.write_text(image.name + "\n")
+    if fresh.is_dir():
+        if upper.is_dir():
+            upper.rename(aside)
+        fresh.rename(upper)
+    _fresh_work_dir(state)
+    _record_image(state, image.name)
+    marker.unlink()
+    return "changed"
+
+
+def restore(state: Path, image: Path) -> str:
+    """Back onto `image`, whose upper layer a rebase set aside (or a rebase away from
+    it stopped halfway)."""
+    current = built_on(state)
+    upper, aside, fresh, marker = _layers(state, image.name)
+    if current == image.name and not marker.exists():
+        return "unchanged"
+    if current != image.name and not aside.is_dir():
+        sys.exit(f"{state} kept no root of {image.name} to go back to")
+    _stopped_and_unmounted(state)
+    if aside.is_dir():
+        shutil.rmtree(upper, ignore_errors=True)
+        aside.rename(upper)
+    shutil.rmtree(fresh, ignore_errors=True)
+    _fresh_work_dir(state)
+    _record_image(state, image.name)
+    marker.unlink(missing_ok=True)
+    return "changed"
+
+
+def forget(state: Path, image_name: str) -> str:
+    aside = state / f"upper.{image_name}"
+    if "/" in image_name or not aside.is_dir() or built_on(state) == image_name:
+        return "unchanged"
+    shutil.rmtree(aside)
+    return "changed"
+
+
 def main(argv: list[str]) -> None:
     command = argv[1]
     if command == "prepare":
@@ -374,6 +484,10 @@ def main(argv: list[str]) -> None:
         print(stop(Path(argv[2])))
     elif command == "status":
         print("running" if node_init(Path(argv[2])) else "absent")
+    elif command in ("rebase", "restore"):
+        print((rebase if command == "rebase" else restore)(Path(argv[2]), Path(argv[3])))
+    elif command == "forget":
+        print(forget(Path(argv[2]), argv[3]))
     else:
         sys.exit(f"unknown command {command}")
 

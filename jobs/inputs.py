@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import images, lifecycle, tls
 from core import secrets as core_secrets
-from core import tls
 from core.config import DataDir
 from core.lifecycle import target_of
-from core.models import Instance, Operation, Target
+from core.models import Instance, Operation, Target, Version
 from jobs import backups
 from jobs.providers import Provider
 
@@ -104,11 +104,17 @@ def inventory(
 
 
 def extravars(
-    session: Session, operation: Operation, instance: Instance, provider: Provider
+    session: Session,
+    operation: Operation,
+    instance: Instance,
+    provider: Provider,
+    undo: bool = False,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The playbook's variables, and the strings to redact from anything it reports.
     Only ``dbaas_*`` variables: the contract docs/architecture.md describes; the
-    playbooks map them to their roles' inputs."""
+    playbooks map them to their roles' inputs. A major upgrade's run is given the new
+    version as the instance's (its nodes are built on that image) and the old one in
+    ``dbaas_upgrade``; its undo (`undo`), the instance as it is recorded."""
     settings = provider.settings
     variables: dict[str, Any] = {
         "dbaas_provider": provider.name,
@@ -145,6 +151,17 @@ def extravars(
             {"name": n.name, "address": n.address} for n in staying(instance) if n.etcd_member
         ],
     }
+    if lifecycle.is_major_upgrade(operation):
+        target = session.get(Version, operation.params["version_id"])
+        variables["dbaas_upgrade"] = {
+            "from_image": instance.version.image,
+            "from_version": instance.version.name,
+            "to_image": target.image,
+            "to_version": target.name,
+            "to_major": images.recipe(target.image).major,
+        }
+        if not undo:
+            variables["dbaas_instance"].update(version=target.name, image=target.image)
     backup, binds, backup_secrets = backups.variables(session, operation, instance, settings)
     if backup:
         restore = backup.pop("restore", None)

@@ -41,9 +41,16 @@ PLAYBOOKS: dict[tuple[str, str], str] = {
 }
 
 
+# A major upgrade that failed before its new cluster ran is undone by this one.
+MAJOR_UPGRADE = "instance_major_upgrade.yml"
+MAJOR_UPGRADE_UNDO = "instance_major_upgrade_undo.yml"
+
+
 def playbook_for(operation: Operation) -> str:
     """The playbook an operation runs. A PUT that only grows the disk runs the online
     disk grow alone: nothing else of the cluster needs converging."""
+    if lifecycle.is_major_upgrade(operation):
+        return MAJOR_UPGRADE
     if (operation.target, operation.action) == (Target.INSTANCE, Action.UPDATE):
         changes = (operation.params or {}).get("changes") or {}
         if set(changes) == {"disk_size"}:
@@ -96,6 +103,9 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
         return "failed"
     playbook = Path(settings["PLAYBOOKS_DIR"]) / playbook_for(operation)
     variables, secrets = inputs.extravars(session, operation, instance, provider)
+    undo_variables = None
+    if lifecycle.is_major_upgrade(operation):
+        undo_variables, _ = inputs.extravars(session, operation, instance, provider, undo=True)
     inputs.pin_host_keys(instance, provider)
     host_inventory = inputs.inventory(
         instance, provider, backups.restore_source(session, operation)
@@ -115,9 +125,8 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
             log_file.write(line + "\n")
             log_file.flush()
 
-    heartbeat.start()
-    try:
-        result = run_playbook(
+    def run(directory: Path, playbook: Path, variables: dict[str, Any]):
+        return run_playbook(
             directory,
             playbook,
             host_inventory,
@@ -127,15 +136,37 @@ def _run(session: Session, settings: dict[str, Any], operation_uuid: str) -> str
             on_event=on_event,
             should_cancel=heartbeat.cancel_requested.is_set,
         )
+
+    heartbeat.start()
+    undo = None
+    try:
+        result = run(directory, playbook, variables)
+        if undo_variables is not None and _undo_needed(result.status, tracker):
+            log_file.write("--- the upgrade failed: undoing it ---\n")
+            first, tracker = tracker, events.RunTracker(secrets=secrets)
+            undo = run(directory / "undo", playbook.with_name(MAJOR_UPGRADE_UNDO), undo_variables)
+            undo_tracker, tracker = tracker, first
     finally:
         heartbeat.stop()
         log_file.close()
     instance_id = operation.instance_id
+    if lifecycle.is_major_upgrade(operation) and tracker.report.get("dbaas_upgraded"):
+        lifecycle.upgraded(session, operation)  # whatever failed after, it runs the new major
     events.run_finished(session, operation, tracker, result.status, result.stdout_tail)
+    if undo is not None:
+        undone = undo.status == "successful"
+        error = None if undone else undo_tracker.error_for(undo.status, undo.stdout_tail)
+        lifecycle.upgrade_undone(session, operation, error)
     if result.status == "successful":
         _remember_expected_tasks(settings, playbook, tracker.tasks_started)
     scheduling.wake(session, JobQueue(settings["REDIS_URL"], settings["QUEUE_NAME"]), instance_id)
     return result.status
+
+
+def _undo_needed(status: str, tracker: events.RunTracker) -> bool:
+    """A failed major upgrade is undone unless a delete stopped it (the machines go
+    anyway) or its new cluster already ran (and may have taken writes)."""
+    return status not in ("successful", "canceled") and not tracker.report.get("dbaas_upgraded")
 
 
 def _timeout_kind(action: str) -> str:

@@ -118,8 +118,10 @@ def update_instance(
     if operations.is_being_deleted(session, instance):
         raise Conflict("The instance is being deleted.")
     changes = dict(changes)
-    if "version" in changes:
-        _refuse_version_change(session, instance, changes.pop("version"))
+    reference = changes.pop("version", None)
+    major_upgrade = reference is not None and _version_change(
+        session, instance, reference, changes, settings
+    )
     if "disk_size" in changes and changes["disk_size"] < instance.disk_size:
         raise Invalid(
             "disk_size",
@@ -152,6 +154,8 @@ def update_instance(
         )
         operation = operations.record(session, instance, Action.UPDATE, {"changes": resized})
         lifecycle.change_asked(instance)
+    elif major_upgrade:
+        operation = upgrade(session, instance, reference, settings)
     for field, value in changes.items():
         setattr(instance, field, value)
     session.commit()
@@ -246,45 +250,84 @@ def switchover(
     return operation
 
 
-def upgrade(session: Session, instance: Instance, version_reference: str | None) -> Operation:
+def upgrade(
+    session: Session,
+    instance: Instance,
+    version_reference: str | None,
+    settings: dict[str, Any],
+) -> Operation:
     """Without a version: the newest packages of the instance's suite, node by node
     (replicas, a switchover, the old primary); the instance keeps serving. With a
-    version of a higher major: pg_upgrade, which is refused for now."""
+    version of a higher major: pg_upgrade in place (the instance IN_PROGRESS)."""
     if operations.is_being_deleted(session, instance):
         raise Conflict("The instance is being deleted.")
     operations.refuse_if_busy(session, instance)
     if instance.status != Status.ACTIVE:
         raise Conflict(f"The instance is {instance.status}: only an ACTIVE one is upgraded.")
     target = None if version_reference is None else resolve_version(session, version_reference)
-    plan = _upgrade_plan(instance, target)
-    operation = operations.record(session, instance, Action.UPGRADE, {"kind": str(plan.kind)})
+    plan = _upgrade_plan(instance, target, settings)
+    params: dict[str, Any] = {"kind": str(plan.kind)}
+    if plan.kind == upgrades.Kind.MAJOR:
+        params.update(
+            version_id=target.id,
+            version=target.name,
+            from_version=instance.version.name,
+            from_major=plan.from_major,
+            to_major=plan.to_major,
+        )
+    operation = operations.record(session, instance, Action.UPGRADE, params)
+    if plan.kind == upgrades.Kind.MAJOR:
+        lifecycle.change_asked(instance)
     session.commit()
     return operation
 
 
-def _upgrade_plan(instance: Instance, target: Version | None) -> upgrades.Plan:
+def _upgrade_plan(
+    instance: Instance, target: Version | None, settings: dict[str, Any]
+) -> upgrades.Plan:
     """What moving to `target` means, or the 422 naming `version` that refuses it."""
     plan = upgrades.plan(instance.version.image, None if target is None else target.image)
     if plan.kind is None:
         raise Invalid("version", plan.refusal)
-    if plan.kind == upgrades.Kind.MAJOR:
+    if plan.kind == upgrades.Kind.MAJOR and settings["PROVIDER"] != "nspawn":
         raise Invalid(
             "version",
-            f"Major upgrades (PostgreSQL {plan.from_major} to {plan.to_major}, pg_upgrade) "
-            "are not available yet: create an instance of that version and move the data "
-            "with pg_dump and pg_restore.",
+            f"Major upgrades in place (PostgreSQL {plan.from_major} to {plan.to_major}) move "
+            f"lab machines onto the new image; this service's {settings['PROVIDER']} "
+            "machines cannot be: create an instance of that version and move the data with "
+            "pg_dump and pg_restore.",
         )
     return plan
 
 
-def _refuse_version_change(session: Session, instance: Instance, reference: str) -> None:
-    """A PUT may name the instance's own version (nothing changes); another version is
-    an upgrade: refused as POST .../upgrade would refuse it, or pointed there."""
+def _version_change(
+    session: Session,
+    instance: Instance,
+    reference: str,
+    changes: dict[str, Any],
+    settings: dict[str, Any],
+) -> bool:
+    """A PUT may name the instance's own version (nothing changes) or a higher major's
+    (True: the major upgrade POST .../upgrade records, alone in its PUT); the same major
+    on another image is pointed to POST .../upgrade."""
     target = resolve_version(session, reference)
     if target.id == instance.version_id:
-        return
-    _upgrade_plan(instance, target)
-    raise Invalid(
-        "version",
-        f"{target.name} runs the instance's image: POST .../upgrade applies its newest packages.",
-    )
+        return False
+    plan = _upgrade_plan(instance, target, settings)
+    if plan.kind != upgrades.Kind.MAJOR:
+        raise Invalid(
+            "version",
+            f"{target.name} runs the instance's image: POST .../upgrade applies its newest "
+            "packages.",
+        )
+    resized = [
+        field
+        for field in INFRASTRUCTURE_FIELDS
+        if field in changes and changes[field] != getattr(instance, field)
+    ]
+    if resized:
+        raise Invalid(
+            "version",
+            f"A major upgrade changes the version alone: send {', '.join(resized)} in another PUT.",
+        )
+    return True

@@ -52,12 +52,28 @@ def test_a_second_upgrade_while_one_waits_is_409(api, instance, settle):
     assert len(upgrades_of(api, instance)) == 1
 
 
-def test_a_major_upgrade_is_refused_naming_version_and_records_nothing(api, instance, settle):
+def test_a_major_upgrade_is_an_operation_and_the_instance_in_progress(api, instance, settle):
     settle()
     target = version_of(api, "debian-trixie-pg17")
     answer = upgrade(api, instance, {"version": target["uuid"]})
+    assert answer.status_code == 202, answer.json
+    assert answer.json["action"] == "upgrade"
+    found = api.get(f"{INSTANCES}/{instance['uuid']}").json
+    assert found["status"] == "IN_PROGRESS"
+    # The instance shows its version until the upgrade succeeded.
+    assert found["version"].endswith(version_of(api, "debian-bookworm-pg15")["uuid"])
+    assert upgrade(api, instance, {"version": target["uuid"]}).status_code == 409
+
+
+def test_a_major_upgrade_on_machines_that_cannot_change_image_is_422(app, api, instance, settle):
+    settle()
+    app.config["PROVIDER"] = "static"
+    try:
+        answer = upgrade(api, instance, {"version": version_of(api, "debian-trixie-pg17")["uuid"]})
+    finally:
+        app.config["PROVIDER"] = "nspawn"
     assert answer.status_code == 422
-    assert "PostgreSQL 15 to 17" in answer.json["errors"]["version"][0]
+    assert "static" in answer.json["errors"]["version"][0]
     assert upgrades_of(api, instance) == []
     assert api.get(f"{INSTANCES}/{instance['uuid']}").json["status"] == "ACTIVE"
 
@@ -111,12 +127,28 @@ def test_a_put_of_the_instances_own_version_changes_nothing(api, instance, versi
     ]
 
 
+def test_a_put_of_a_higher_major_is_the_major_upgrade(api, instance, settle):
+    settle()
+    path = f"{INSTANCES}/{instance['uuid']}"
+    current = api.get(path).json
+    target = version_of(api, "debian-forky-pg18")
+    # With a size change too: refused, nothing applied.
+    both = api.put(path, json={"version": target["uuid"], "cpu": current["cpu"] + 1})
+    assert both.status_code == 422
+    assert "cpu" in both.json["errors"]["version"][0]
+    assert upgrades_of(api, instance) == []
+    # The whole body, its sizes unchanged, and a new description: the upgrade.
+    body = {f: current[f] for f in ("cpu", "ram", "disk_size", "nodes_number")}
+    answer = api.put(path, json={**body, "version": target["uuid"], "description": "eighteen"})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "IN_PROGRESS"
+    assert answer.json["description"] == "eighteen"
+    assert len(upgrades_of(api, instance)) == 1
+
+
 def test_a_put_of_another_version_is_refused_as_the_upgrade_would_be(api, instance, settle):
     settle()
     path = f"{INSTANCES}/{instance['uuid']}"
-    higher = api.put(path, json={"version": version_of(api, "debian-forky-pg18")["uuid"]})
-    assert higher.status_code == 422
-    assert "PostgreSQL 15 to 18" in higher.json["errors"]["version"][0]
     unknown = api.put(path, json={"version": "00000000-0000-4000-8000-000000000000"})
     assert unknown.status_code == 422
     assert "version" in unknown.json["errors"]

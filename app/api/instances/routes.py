@@ -127,12 +127,14 @@ class InstanceUpgrade(MethodView):
     @blp.arguments(UpgradeSchema, example={})
     @blp.response(202, OperationSchema)
     def post(self, data, instance_uuid):
-        """Upgrade the instance's packages: without a version, the newest of its suite,
-        node by node (replicas, then a switchover, then the former primary); the
-        instance stays ACTIVE and writes pause for the switchover only (an operation;
-        409 while another change runs, 422 for a version that is not a higher major)"""
+        """Upgrade the instance: without a version, the newest packages of its suite,
+        node by node (replicas, then a switchover, then the former primary), the
+        instance ACTIVE and writes paused for the switchover only; with a version of a
+        higher major, pg_upgrade in place: the instance IN_PROGRESS and stopped for
+        minutes, back on its old version if the upgrade fails (an operation; 409 while
+        another change runs, 422 for a version that is not a higher major)"""
         instance = instances.get_instance(session(), project_id(), str(instance_uuid))
-        operation = instances.upgrade(session(), instance, data.get("version"))
+        operation = instances.upgrade(session(), instance, data.get("version"), current_app.config)
         dispatch(operation)
         return operation, {
             "Location": f"{INSTANCES_PATH}/{instance.uuid}/operations/{operation.uuid}"
