@@ -278,7 +278,8 @@ def instances_restore(instance: str, point_in_time: str, wait_, timeout) -> None
 @timeout_option
 @api_errors
 def instances_upgrade(instance: str, version: str | None, wait_, timeout) -> None:
-    """Upgrade an instance's packages node by node; it stays ACTIVE."""
+    """Upgrade an instance: its packages node by node (it stays ACTIVE), or with
+    --version to a higher major in place (pg_upgrade; IN_PROGRESS for minutes)."""
     client = _client()
     body = {"version": client.version_uuid(version)} if version else {}
     operation = client.request("POST", f"{INSTANCES_PATH}/{instance}/upgrade", body)

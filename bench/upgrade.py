@@ -3,7 +3,8 @@ with one synchronous replica (through the API, a real worker) on the root image 
 Debian's point release built it, a client writing one row every 20 ms through the
 multi-host connection string, then POST .../upgrade {} (the newest packages of the
 suite, node by node, a switchover before the primary's turn), and the same again with
-nothing left to do.
+nothing left to do; then the major upgrades in place, 15 -> 17 -> 18 (POST .../upgrade
+naming the version: pg_upgrade), under the same writer.
 
 Prints one JSON line per run: the seconds from the POST to the operation's end, the
 PostgreSQL versions before and after, the longest pause in writes and every pause
@@ -39,13 +40,16 @@ def versions(ips: list[str], ca_file: str) -> list[str]:
     return sorted(found)
 
 
-def upgrade_under_writes(client, path: str, ips: list[str], ca_file: str) -> dict:
+def upgrade_under_writes(
+    client, path: str, ips: list[str], ca_file: str, version: str | None = None
+) -> dict:
     before = versions(ips, ca_file)
     writer = Writer(ips, lambda hosts: bench_conninfo(hosts, PASSWORD, ca_file), table="w")
     writer.start()
     time.sleep(2)
     asked_at = time.monotonic()
-    operation = client.request("POST", f"{path}/upgrade", {})
+    body = {"version": client.version_uuid(version)} if version else {}
+    operation = client.request("POST", f"{path}/upgrade", body)
     instance = path.rsplit("/", 1)[1]
     operation = client.wait_operation(instance, operation["uuid"], timeout=1800)
     took = time.monotonic() - asked_at
@@ -58,6 +62,7 @@ def upgrade_under_writes(client, path: str, ips: list[str], ca_file: str) -> dic
         "seconds": round(took, 1),
         "versions_before": before,
         "versions_after": versions(ips, ca_file),
+        "minutes": round(took / 60, 2),
         "longest_pause": round(writer.longest_pause(asked_at), 2),
         "pauses_over_half_a_second": [
             [round(at, 1), round(length, 2)] for at, length in writer.pauses(asked_at)
@@ -77,6 +82,9 @@ def main() -> None:
         for run in ("minor update", "minor update, nothing to do"):
             figures = upgrade_under_writes(service.client, path, ips, ca_file)
             print(json.dumps({"run": run, **figures}), flush=True)
+        for version in ("PostgreSQL 17", "PostgreSQL 18"):
+            figures = upgrade_under_writes(service.client, path, ips, ca_file, version)
+            print(json.dumps({"run": f"major upgrade to {version}", **figures}), flush=True)
 
 
 if __name__ == "__main__":

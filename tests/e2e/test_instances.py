@@ -135,13 +135,15 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline, maj
 
     lose_the_primary_under_load(pipeline, instance, ips, password)
     # The switchover through the API on the oldest and the newest Patroni (3.0, 4.1);
-    # the minor rolling update on PostgreSQL 15, whose image is Debian's point release.
+    # on PostgreSQL 15 (Debian's point release), the minor rolling update, then on the
+    # same instance the major upgrades in place 15 -> 17 -> 18.
     if major != 17:
         switch_over_through_the_api(pipeline, instance, ips, password)
     if major == 15:
-        from tests.e2e.upgrades import roll_a_minor_update
+        from tests.e2e.upgrades import roll_a_minor_update, upgrade_majors
 
         roll_a_minor_update(pipeline, path, ips, password)
+        upgrade_majors(pipeline, path, ips, password)
 
     # Dropping the database, then its owner: the user can no longer log in.
     assert pipeline.api.delete(f"{path}/databases/{database['uuid']}").status_code == 204
