@@ -4,7 +4,8 @@ Debian's point release built it, a client writing one row every 20 ms through th
 multi-host connection string, then POST .../upgrade {} (the newest packages of the
 suite, node by node, a switchover before the primary's turn), and the same again with
 nothing left to do; then the major upgrades in place, 15 -> 17 -> 18 (POST .../upgrade
-naming the version: pg_upgrade), under the same writer.
+naming the version: pg_upgrade), under the same writer (17 -> 18 may fail and be
+undone here: see the README's upgrade limits).
 
 Prints one JSON line per run: the seconds from the POST to the operation's end, the
 PostgreSQL versions before and after, the longest pause in writes and every pause

@@ -136,7 +136,7 @@ def test_three_nodes_one_sync_replica_users_databases_and_data(lab_pipeline, maj
     lose_the_primary_under_load(pipeline, instance, ips, password)
     # The switchover through the API on the oldest and the newest Patroni (3.0, 4.1);
     # on PostgreSQL 15 (Debian's point release), the minor rolling update, then on the
-    # same instance the major upgrades in place 15 -> 17 -> 18.
+    # same instance the major upgrade in place 15 -> 17 and a refused 17 -> 18, undone.
     if major != 17:
         switch_over_through_the_api(pipeline, instance, ips, password)
     if major == 15:

@@ -161,7 +161,7 @@ def rows_everywhere(pipeline, ips: list[str], password: str, expected: dict[str,
 
 
 def upgrade_majors(pipeline, path: str, ips: list[str], password: str) -> None:
-    """15 -> 17 -> 18 in place, on a pgbench -i -s 10 database. 15 -> 17 under a
+    """Major upgrades in place, on a pgbench -i -s 10 database. 15 -> 17 under a
     writer: the instance IN_PROGRESS then ACTIVE on 17, every row on every node, the
     user logs in, pgbench runs, no committed row lost. Then 17 -> 18 with a column
     pg_upgrade refuses (a tenant's regproc): the operation FAILED saying why, undone,
